@@ -1,1 +1,481 @@
-//! rag-config
+//! Typed configuration of every service, parsed once and validated at start-up.
+//!
+//! Layers, later wins: built-in defaults → a TOML file → environment variables
+//! `RAG__<SECTION>__<KEY>` (e.g. `RAG__GATEWAY__LISTEN=0.0.0.0:8080`). The environment is
+//! read through [`Environment`] so tests pass a map instead of mutating the process's.
+//!
+//! Every binary reads the same [`Settings`]; each service uses its own section plus the
+//! backend sections it needs. Backend sections are tagged enums (`kind = "..."`), so a cluster
+//! implementation is one more variant, and nothing outside the backend factories matches on it.
+//! Owns no I/O beyond reading the file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+mod validate;
+
+pub use validate::ConfigError;
+
+/// Where the process's environment comes from.
+pub enum Environment {
+    /// The real process environment.
+    Process,
+    /// A fixed map, for tests.
+    Map(BTreeMap<String, String>),
+}
+
+/// The configuration file named by `RAG_CONFIG`, if any.
+pub fn config_file_from_env() -> Option<PathBuf> {
+    std::env::var_os("RAG_CONFIG").map(PathBuf::from)
+}
+
+/// Prefix of environment overrides; sections and keys are separated by `__`.
+pub const ENV_PREFIX: &str = "RAG__";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Root directory of every embedded backend's files; relative paths below resolve against it.
+    pub data_dir: PathBuf,
+    /// The tenant of requests that carry no credentials (the embedded profile has one tenant).
+    pub default_tenant: String,
+    pub telemetry: TelemetrySettings,
+    pub object_store: ObjectStoreSettings,
+    pub queues: QueueSettings,
+    pub catalog: CatalogSettings,
+    pub vector_store: VectorStoreSettings,
+    pub keyword_index: KeywordIndexSettings,
+    pub cache: CacheSettings,
+    pub embedding: EmbeddingSettings,
+    pub gateway: GatewaySettings,
+    pub router: RouterSettings,
+    pub retriever: RetrieverSettings,
+    pub embedder: EmbedderSettings,
+    pub ingest: IngestSettings,
+    pub domains: Vec<DomainSettings>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".rag-data"),
+            default_tenant: "default".into(),
+            telemetry: TelemetrySettings::default(),
+            object_store: ObjectStoreSettings::default(),
+            queues: QueueSettings::default(),
+            catalog: CatalogSettings::default(),
+            vector_store: VectorStoreSettings::default(),
+            keyword_index: KeywordIndexSettings::default(),
+            cache: CacheSettings::default(),
+            embedding: EmbeddingSettings::default(),
+            gateway: GatewaySettings::default(),
+            router: RouterSettings::default(),
+            retriever: RetrieverSettings::default(),
+            embedder: EmbedderSettings::default(),
+            ingest: IngestSettings::default(),
+            domains: vec![
+                DomainSettings::new("hr", "Human resources: leave, benefits, conduct", Tier::Light),
+                DomainSettings::new("legal", "Contracts, privacy and compliance", Tier::Strong),
+                DomainSettings::new("engineering", "Runbooks, on-call and API references", Tier::Light),
+                DomainSettings::new("general", "Everything else", Tier::Light),
+            ],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    /// A `tracing_subscriber::EnvFilter` directive; `RUST_LOG` wins when set.
+    pub log_filter: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Text,
+            log_filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ObjectStoreSettings {
+    /// A local directory that emits S3-style events to the documents queue.
+    Local { root: PathBuf, bucket: String },
+}
+
+impl Default for ObjectStoreSettings {
+    fn default() -> Self {
+        Self::Local {
+            root: "objects".into(),
+            bucket: "documents".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSettings {
+    pub backend: QueueBackend,
+    /// Queue of S3-style object events, consumed by the ingest-worker.
+    pub documents: String,
+    /// Queue of index jobs, consumed by the embedder.
+    pub chunks: String,
+    pub visibility_timeout_secs: u64,
+    /// Receives after which a message goes to the dead-letter queue.
+    pub max_receives: u32,
+    /// Long-poll wait of one receive call.
+    pub wait_ms: u64,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            backend: QueueBackend::default(),
+            documents: "documents".into(),
+            chunks: "chunks".into(),
+            visibility_timeout_secs: 60,
+            max_receives: 5,
+            wait_ms: 1_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum QueueBackend {
+    /// A durable on-disk queue (SQLite) with SQS semantics.
+    Local { path: PathBuf },
+}
+
+impl Default for QueueBackend {
+    fn default() -> Self {
+        Self::Local {
+            path: "queues.db".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CatalogSettings {
+    Sqlite { path: PathBuf },
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self::Sqlite {
+            path: "catalog.db".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VectorStoreSettings {
+    /// qdrant-edge, in-process, on disk.
+    Edge { path: PathBuf },
+}
+
+impl Default for VectorStoreSettings {
+    fn default() -> Self {
+        Self::Edge {
+            path: "vectors".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeywordIndexSettings {
+    pub path: PathBuf,
+}
+
+impl Default for KeywordIndexSettings {
+    fn default() -> Self {
+        Self {
+            path: "bm25".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    pub backend: CacheBackend,
+    pub enabled: bool,
+    pub ttl_secs: u64,
+    pub max_entries: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            backend: CacheBackend::default(),
+            enabled: true,
+            ttl_secs: 3_600,
+            max_entries: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CacheBackend {
+    /// In-process; shared by the services of one process.
+    #[default]
+    Memory,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EmbeddingSettings {
+    /// all-MiniLM-L6-v2 on the CPU with candle. `model_dir` unset means `$RAG_MODEL_DIR` or
+    /// `.cache/models/all-minilm-l6-v2` in the repository.
+    Local { model_dir: Option<PathBuf> },
+}
+
+impl Default for EmbeddingSettings {
+    fn default() -> Self {
+        Self::Local { model_dir: None }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySettings {
+    pub listen: SocketAddr,
+    pub router_url: String,
+    /// The ingest-worker, which serves the document service.
+    pub documents_url: String,
+    pub max_upload_bytes: u64,
+    pub max_body_bytes: usize,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            router_url: "http://127.0.0.1:50051".into(),
+            documents_url: "http://127.0.0.1:50055".into(),
+            max_upload_bytes: 20 * 1024 * 1024,
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterSettings {
+    pub listen: SocketAddr,
+    pub retriever_url: String,
+    pub embedder_url: String,
+    /// Chunks retrieved per question when the request does not say.
+    pub top_k: u32,
+    pub max_top_k: u32,
+    pub max_question_chars: usize,
+    /// Below this dense similarity of the best chunk the answer is "I don't know".
+    pub min_relevance: f32,
+    /// Sentences an extractive answer is made of, at most.
+    pub max_answer_sentences: usize,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            retriever_url: "http://127.0.0.1:50052".into(),
+            embedder_url: "http://127.0.0.1:50053".into(),
+            top_k: 5,
+            max_top_k: 50,
+            max_question_chars: 2_000,
+            min_relevance: 0.30,
+            max_answer_sentences: 3,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    Weighted,
+    Rrf,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrieverSettings {
+    pub listen: SocketAddr,
+    pub embedder_url: String,
+    /// Weight of the dense side in weighted fusion, in [0, 1].
+    pub alpha: f32,
+    pub fusion: Fusion,
+    /// Candidates fetched from each side before fusion, per requested hit.
+    pub candidates_per_hit: u32,
+    pub min_candidates: u32,
+    pub rrf_k: f32,
+}
+
+impl Default for RetrieverSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            embedder_url: "http://127.0.0.1:50053".into(),
+            alpha: 0.7,
+            fusion: Fusion::Weighted,
+            candidates_per_hit: 4,
+            min_candidates: 20,
+            rrf_k: 60.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedderSettings {
+    pub listen: SocketAddr,
+    /// Texts per call of the model.
+    pub batch_size: usize,
+    /// Index jobs taken from the chunks queue at once.
+    pub receive_batch: usize,
+    pub max_texts_per_request: usize,
+}
+
+impl Default for EmbedderSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50053)),
+            batch_size: 32,
+            receive_batch: 4,
+            max_texts_per_request: 256,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    pub listen: SocketAddr,
+    /// Target chunk size and overlap, in characters.
+    pub chunk_size: usize,
+    pub chunk_overlap: usize,
+    /// Chunks per message on the chunks queue.
+    pub chunks_per_batch: usize,
+    pub max_document_bytes: u64,
+    /// Documents processed at once.
+    pub concurrency: usize,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50055)),
+            chunk_size: 800,
+            chunk_overlap: 120,
+            chunks_per_batch: 64,
+            max_document_bytes: 50 * 1024 * 1024,
+            concurrency: 2,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Light,
+    Strong,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Light => "light",
+            Self::Strong => "strong",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainSettings {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_tier")]
+    pub default_tier: Tier,
+}
+
+fn default_tier() -> Tier {
+    Tier::Light
+}
+
+impl DomainSettings {
+    pub fn new(name: &str, description: &str, default_tier: Tier) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+            default_tier,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` (if given), then the environment; validated.
+    pub fn load(file: Option<&Path>, env: &Environment) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = match env {
+            Environment::Process => figment.merge(Env::prefixed(ENV_PREFIX).split("__")),
+            Environment::Map(map) => map
+                .iter()
+                .filter_map(|(key, value)| {
+                    let path = key.strip_prefix(ENV_PREFIX)?.split("__").map(str::to_lowercase).collect::<Vec<_>>().join(".");
+                    // Parsed as figment's `Env` parses the real environment.
+                    let value: figment::value::Value = value.parse().unwrap_or_else(|_| value.clone().into());
+                    Some((path, value))
+                })
+                .fold(figment, |figment, (path, value)| figment.merge(Serialized::default(&path, value))),
+        };
+        let settings: Settings = figment.extract().map_err(|e| ConfigError::Parse(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// `path` if absolute, else below `data_dir`.
+    pub fn data_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.data_dir.join(path)
+        }
+    }
+
+    pub fn domain(&self, name: &str) -> Option<&DomainSettings> {
+        self.domains.iter().find(|d| d.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

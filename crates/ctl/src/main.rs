@@ -1,1 +1,90 @@
-fn main() {}
+//! `ragctl`: the command line of llmops-rag-pipeline. `ragctl up` runs the whole system in
+//! one process on the embedded backends.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rag_config::{Environment, Settings};
+
+#[derive(Parser)]
+#[command(name = "ragctl", version, about = "Run and operate llmops-rag-pipeline")]
+struct Cli {
+    /// Configuration file (TOML); `RAG_CONFIG` names one too. `RAG__SECTION__KEY` variables override it.
+    #[arg(long, global = true, env = "RAG_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run all five services in this process, on loopback, with the embedded backends.
+    Up {
+        /// Where the embedded backends keep their files.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// HTTP address of the gateway.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Documents to load at start-up, as `<dir>/<domain>/<file>` (unchanged files cost nothing).
+        #[arg(long, default_value = "data/documents")]
+        seed: PathBuf,
+        /// Do not load any documents at start-up.
+        #[arg(long)]
+        no_seed: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref(), &Environment::Process).context("invalid configuration")?;
+    rag_telemetry::init(&settings.telemetry);
+    match cli.command {
+        Command::Up {
+            data_dir,
+            listen,
+            seed,
+            no_seed,
+        } => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
+            if let Some(addr) = listen {
+                settings.gateway.listen = addr;
+            }
+            up(settings, (!no_seed).then_some(seed)).await
+        }
+    }
+}
+
+async fn up(settings: Settings, seed: Option<PathBuf>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut system = rag_launcher::start(settings).await?;
+    system.wait_ready(Duration::from_secs(120)).await?;
+    let ready = started.elapsed();
+    println!("llmops-rag-pipeline is ready at {} ({:.1} s)", system.url(), ready.as_secs_f64());
+    if let Some(dir) = seed.filter(|d| d.is_dir()) {
+        let report = rag_launcher::seed(&system.settings, &dir).await?;
+        println!(
+            "documents from {}: {} queued for ingestion, {} unchanged",
+            dir.display(),
+            report.uploaded,
+            report.unchanged
+        );
+    }
+    println!("try: curl -s {}/v1/query -H 'content-type: application/json' -d '{{\"question\": \"How many days of annual leave do employees get?\"}}'", system.url());
+    tokio::select! {
+        () = rag_telemetry::shutdown_signal() => {}
+        (name, result) = system.stopped() => {
+            system.shutdown().await;
+            anyhow::bail!("the {name} stopped unexpectedly: {}", result.err().unwrap_or_default());
+        }
+    }
+    println!("shutting down");
+    system.shutdown().await;
+    Ok(())
+}

@@ -1,1 +1,10 @@
-fn main() {}
+//! The embedder binary: embeddings over gRPC, and the consumer of the chunks queue.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = rag_config::Settings::load(rag_config::config_file_from_env().as_deref(), &rag_config::Environment::Process)?;
+    rag_telemetry::init(&settings.telemetry);
+    let listener = tokio::net::TcpListener::bind(settings.embedder.listen).await?;
+    rag_embedder::run(settings, listener, rag_telemetry::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,1 +1,68 @@
-//! rag-gateway
+//! The gateway: the public HTTP API (JSON and Server-Sent Events), upload validation, and
+//! the writing of uploads to the object store. Everything else is a gRPC call to the router
+//! (questions, domains) or the ingest-worker's document service (status, list, delete).
+//!
+//! Owns the HTTP contract: status codes (one map, in `error`), request ids, body limits.
+//! Must not retrieve, generate or parse documents.
+
+mod error;
+mod json;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rag_backends::rag_object_store::ObjectStore;
+use rag_config::Settings;
+use rag_proto::document_service_client::DocumentServiceClient;
+use rag_proto::router_service_client::RouterServiceClient;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+pub use routes::router;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Backend(#[from] rag_backends::BackendError),
+    #[error(transparent)]
+    Grpc(#[from] rag_grpc::GrpcError),
+    #[error("HTTP server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub router: RouterServiceClient<Channel>,
+    pub documents: DocumentServiceClient<Channel>,
+    pub router_channel: Channel,
+    pub documents_channel: Channel,
+    pub objects: Arc<dyn ObjectStore>,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings) -> Result<Self, GatewayError> {
+        let timeout = Duration::from_millis(settings.gateway.request_timeout_ms);
+        let router_channel = rag_grpc::lazy_channel(&settings.gateway.router_url, timeout)?;
+        let documents_channel = rag_grpc::lazy_channel(&settings.gateway.documents_url, timeout)?;
+        Ok(Self {
+            settings: Arc::new(settings.clone()),
+            router: RouterServiceClient::new(router_channel.clone()),
+            documents: DocumentServiceClient::new(documents_channel.clone()),
+            router_channel,
+            documents_channel,
+            objects: rag_backends::object_store(settings)?,
+        })
+    }
+}
+
+/// Serves the HTTP API on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), GatewayError> {
+    let state = AppState::new(&settings)?;
+    tracing::info!(addr = ?listener.local_addr().ok(), "gateway listening");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

@@ -1,1 +1,171 @@
-//! rag-retriever
+//! The retriever: hybrid search. Dense search in the vector store and BM25 in the keyword
+//! index run concurrently; their scores are fused (weighted with alpha, or RRF).
+//!
+//! Owns the fusion arithmetic and the search filters (tenant always, domain when asked).
+//! Must not generate, cache or write to the indexes.
+
+pub mod fusion;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rag_backends::rag_keyword_index::KeywordIndex;
+use rag_backends::rag_vector_store::VectorStore;
+use rag_config::{Fusion, RetrieverSettings, Settings};
+use rag_core::{ChunkRecord, SearchFilter, ServiceError, validate};
+use rag_proto::embedder_service_client::EmbedderServiceClient;
+use rag_proto::retriever_service_server::{RetrieverService, RetrieverServiceServer};
+use rag_proto::{EmbedRequest, FusionMode, ScoredChunk, SearchRequest, SearchResponse};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+use crate::fusion::Method;
+
+/// Longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 4_000;
+/// Most hits one search may ask for.
+pub const MAX_TOP_K: u32 = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetrieverError {
+    #[error(transparent)]
+    Backend(#[from] rag_backends::BackendError),
+    #[error(transparent)]
+    Grpc(#[from] rag_grpc::GrpcError),
+}
+
+/// Serves the retriever on `listener` until `shutdown` resolves.
+pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), RetrieverError> {
+    let dimensions = rag_backends::embedding_dimensions(&settings);
+    let retriever = Retriever {
+        vectors: rag_backends::vector_store(&settings, dimensions)?,
+        keywords: rag_backends::keyword_index(&settings)?,
+        embedder: EmbedderServiceClient::new(rag_grpc::lazy_channel(&settings.retriever.embedder_url, Duration::from_secs(10))?),
+        settings: settings.retriever.clone(),
+        default_top_k: settings.router.top_k,
+    };
+    let (reporter, health) = rag_grpc::health();
+    reporter.set_serving::<RetrieverServiceServer<Retriever>>().await;
+    tracing::info!(addr = ?listener.local_addr().ok(), "retriever listening");
+    let routes = tonic::service::Routes::new(RetrieverServiceServer::new(retriever)).add_service(health);
+    rag_grpc::serve(listener, routes, shutdown).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct Retriever {
+    vectors: Arc<dyn VectorStore>,
+    keywords: Arc<dyn KeywordIndex>,
+    embedder: EmbedderServiceClient<Channel>,
+    settings: RetrieverSettings,
+    default_top_k: u32,
+}
+
+impl Retriever {
+    async fn search(&self, request: SearchRequest) -> Result<SearchResponse, ServiceError> {
+        let query = request.query.trim();
+        if query.is_empty() {
+            return Err(ServiceError::invalid_field("query", "query must not be empty"));
+        }
+        if query.chars().count() > MAX_QUERY_CHARS {
+            return Err(ServiceError::invalid_field("query", format!("query is longer than {MAX_QUERY_CHARS} characters")));
+        }
+        validate::name("tenant", &request.tenant)?;
+        if !request.domain.is_empty() {
+            validate::name("domain", &request.domain)?;
+        }
+        let top_k = match request.top_k {
+            0 => self.default_top_k,
+            k if k > MAX_TOP_K => return Err(ServiceError::invalid_field("top_k", format!("top_k must be at most {MAX_TOP_K}"))),
+            k => k,
+        } as usize;
+        let alpha = request.alpha.unwrap_or(self.settings.alpha);
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(ServiceError::invalid_field("alpha", "alpha must be in [0, 1]"));
+        }
+        let mode = request.fusion();
+        let filter = SearchFilter::new(request.tenant.clone(), Some(request.domain.clone()));
+        let candidates = (top_k * self.settings.candidates_per_hit as usize).max(self.settings.min_candidates as usize);
+
+        let want_dense = mode != FusionMode::KeywordOnly;
+        let want_keyword = mode != FusionMode::DenseOnly;
+        let dense = async {
+            if !want_dense {
+                return Ok(Vec::new());
+            }
+            let vector = if request.query_vector.is_empty() {
+                self.embed(query).await?
+            } else {
+                request.query_vector.clone()
+            };
+            self.vectors
+                .search(&vector, &filter, candidates)
+                .await
+                .map(|hits| hits.into_iter().map(|h| (h.chunk, h.score)).collect::<Vec<_>>())
+                .map_err(|e| ServiceError::unavailable(format!("vector store: {e}")))
+        };
+        let keyword = async {
+            if !want_keyword {
+                return Ok(Vec::new());
+            }
+            self.keywords
+                .search(query, &filter, candidates)
+                .await
+                .map(|hits| hits.into_iter().map(|h| (h.chunk, h.score)).collect::<Vec<_>>())
+                .map_err(|e| ServiceError::unavailable(format!("keyword index: {e}")))
+        };
+        let (dense, keyword) = tokio::try_join!(dense, keyword)?;
+
+        let method = match (mode, self.settings.fusion) {
+            (FusionMode::Rrf, _) | (FusionMode::Unspecified, Fusion::Rrf) => Method::Rrf { k: self.settings.rrf_k },
+            (FusionMode::DenseOnly, _) => Method::Weighted { alpha: 1.0 },
+            (FusionMode::KeywordOnly, _) => Method::Weighted { alpha: 0.0 },
+            _ => Method::Weighted { alpha },
+        };
+        let ids = |list: &[(ChunkRecord, f32)]| list.iter().map(|(c, s)| (c.id, *s)).collect::<Vec<_>>();
+        let fused = fusion::fuse(&ids(&dense), &ids(&keyword), method);
+        let mut chunks: HashMap<_, ChunkRecord> = dense.into_iter().chain(keyword).map(|(c, _)| (c.id, c)).collect();
+        let hits = fused
+            .into_iter()
+            .filter_map(|f| {
+                chunks.remove(&f.id).map(|chunk| ScoredChunk {
+                    chunk: Some(chunk.into()),
+                    score: f.score,
+                    dense_score: f.dense,
+                    keyword_score: f.keyword,
+                })
+            })
+            .take(top_k)
+            .collect();
+        Ok(SearchResponse { hits })
+    }
+
+    async fn embed(&self, query: &str) -> Result<Vec<f32>, ServiceError> {
+        let response = self
+            .embedder
+            .clone()
+            .embed(EmbedRequest {
+                texts: vec![query.to_owned()],
+            })
+            .await
+            .map_err(ServiceError::from)?;
+        response
+            .into_inner()
+            .embeddings
+            .into_iter()
+            .next()
+            .map(|e| e.values)
+            .ok_or_else(|| ServiceError::internal("the embedder returned no embedding"))
+    }
+}
+
+#[tonic::async_trait]
+impl RetrieverService for Retriever {
+    #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant, domain = %request.get_ref().domain))]
+    async fn search(&self, request: Request<SearchRequest>) -> Result<Response<SearchResponse>, Status> {
+        Ok(Response::new(Retriever::search(self, request.into_inner()).await?))
+    }
+}

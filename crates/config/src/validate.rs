@@ -1,0 +1,107 @@
+//! Start-up validation: a bad configuration stops the process with a message naming the key.
+
+use std::path::PathBuf;
+
+use crate::{Settings, Tier};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration is malformed: {0}")]
+    Parse(String),
+    #[error("configuration key `{key}` is invalid: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{url:?} must start with http:// or https://")))
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !is_name(&self.default_tenant) {
+            return Err(invalid("default_tenant", "must be 1-64 characters of a-z, 0-9, '-', '_'"));
+        }
+        check_url("gateway.router_url", &self.gateway.router_url)?;
+        check_url("gateway.documents_url", &self.gateway.documents_url)?;
+        check_url("router.retriever_url", &self.router.retriever_url)?;
+        check_url("router.embedder_url", &self.router.embedder_url)?;
+        check_url("retriever.embedder_url", &self.retriever.embedder_url)?;
+        if self.gateway.max_upload_bytes == 0 {
+            return Err(invalid("gateway.max_upload_bytes", "must be positive"));
+        }
+        if self.gateway.max_body_bytes < 1024 {
+            return Err(invalid("gateway.max_body_bytes", "must be at least 1024"));
+        }
+        if self.router.top_k == 0 || self.router.top_k > self.router.max_top_k {
+            return Err(invalid("router.top_k", "must be in 1..=router.max_top_k"));
+        }
+        if !(0.0..=1.0).contains(&self.router.min_relevance) {
+            return Err(invalid("router.min_relevance", "must be in [0, 1]"));
+        }
+        if self.router.max_answer_sentences == 0 {
+            return Err(invalid("router.max_answer_sentences", "must be positive"));
+        }
+        if !(0.0..=1.0).contains(&self.retriever.alpha) {
+            return Err(invalid("retriever.alpha", "must be in [0, 1]"));
+        }
+        if self.retriever.rrf_k <= 0.0 {
+            return Err(invalid("retriever.rrf_k", "must be positive"));
+        }
+        if self.retriever.candidates_per_hit == 0 {
+            return Err(invalid("retriever.candidates_per_hit", "must be positive"));
+        }
+        if self.ingest.chunk_size < 100 {
+            return Err(invalid("ingest.chunk_size", "must be at least 100 characters"));
+        }
+        if self.ingest.chunk_overlap >= self.ingest.chunk_size / 2 {
+            return Err(invalid("ingest.chunk_overlap", "must be less than half of ingest.chunk_size"));
+        }
+        if self.ingest.chunks_per_batch == 0 || self.ingest.concurrency == 0 {
+            return Err(invalid("ingest.chunks_per_batch", "batch size and concurrency must be positive"));
+        }
+        if self.embedder.batch_size == 0 || self.embedder.receive_batch == 0 {
+            return Err(invalid("embedder.batch_size", "batch sizes must be positive"));
+        }
+        if self.queues.max_receives == 0 {
+            return Err(invalid("queues.max_receives", "must be positive"));
+        }
+        if self.queues.visibility_timeout_secs == 0 {
+            return Err(invalid("queues.visibility_timeout_secs", "must be positive"));
+        }
+        if self.queues.documents == self.queues.chunks || !is_name(&self.queues.documents) || !is_name(&self.queues.chunks) {
+            return Err(invalid("queues.documents", "queue names must be distinct names of a-z, 0-9, '-', '_'"));
+        }
+        if self.domains.is_empty() {
+            return Err(invalid("domains", "at least one domain is required"));
+        }
+        for (i, domain) in self.domains.iter().enumerate() {
+            if !is_name(&domain.name) {
+                return Err(invalid("domains.name", format!("{:?} is not a valid domain name", domain.name)));
+            }
+            if self.domains[..i].iter().any(|d| d.name == domain.name) {
+                return Err(invalid("domains.name", format!("domain {:?} is listed twice", domain.name)));
+            }
+            let _ = Tier::as_str(domain.default_tier);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,48 @@
+//! The one map from errors to HTTP responses: `{"error": {"code", "message", "field"?}}`,
+//! with `Retry-After` where a retry may help. A 500 says nothing about its cause.
+
+use axum::Json;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use rag_core::{ErrorCode, ServiceError};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError(pub ServiceError);
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> Self {
+        if status.code() == tonic::Code::Unavailable {
+            tracing::warn!(message = status.message(), "a dependency is unavailable");
+        }
+        Self(ServiceError::from(status))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        if e.code == ErrorCode::Internal {
+            tracing::error!(message = %e.message, "request failed");
+        }
+        let mut body = json!({ "code": e.code.as_str(), "message": e.message });
+        if let Some(field) = &e.field {
+            body["field"] = json!(field);
+        }
+        let mut response = (e.code.http_status(), Json(json!({ "error": body }))).into_response();
+        if let Some(secs) = e.retry_after_secs {
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

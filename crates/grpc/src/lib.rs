@@ -1,0 +1,79 @@
+//! gRPC plumbing shared by the services: serving on a bound listener with health and
+//! reflection, and lazily connected client channels with timeouts.
+//!
+//! Must not know any service's logic.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic::transport::{Channel, Endpoint, Server};
+
+pub use tonic_health::ServingStatus;
+pub use tonic_health::server::HealthReporter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcError {
+    #[error("invalid service url {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("server reflection could not be built: {0}")]
+    Reflection(String),
+    #[error("gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A health reporter and the health service it drives; the service name `""` stands for the
+/// whole server, as the gRPC health protocol says.
+pub fn health() -> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+    tonic_health::server::health_reporter()
+}
+
+/// Serves `routes` plus server reflection on `listener` until `shutdown` resolves, then
+/// drains in-flight calls.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), GrpcError> {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(rag_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| GrpcError::Reflection(e.to_string()))?;
+    Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_routes(routes.add_service(reflection))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// A channel that connects on first use and reconnects after failures, so a service can
+/// start before its peers are up.
+pub fn lazy_channel(url: &str, request_timeout: Duration) -> Result<Channel, GrpcError> {
+    let endpoint = Endpoint::from_shared(url.to_owned()).map_err(|e| GrpcError::InvalidUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(endpoint
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(request_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
+
+/// Asks a peer's gRPC health service whether `service` (or `""`, the whole server) serves.
+pub async fn check_health(channel: Channel, service: &str) -> bool {
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    matches!(
+        client.check(request).await.map(|r| r.into_inner().status),
+        Ok(s) if s == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    )
+}

@@ -1,0 +1,259 @@
+//! The documents-queue consumer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message as _;
+use rag_backends::rag_catalog::{Catalog, NewUpload, VersionDecision};
+use rag_backends::rag_object_store::{ObjectStore, TENANT_METADATA};
+use rag_backends::rag_queue::{Delivery, Message, Queue};
+use rag_config::Settings;
+use rag_core::s3_event::{self, Notification};
+use rag_core::ObjectKey;
+use rag_proto::object_event::Kind;
+use rag_proto::{ChunkBatch, DocumentRemoval, IndexJob, ObjectEvent, index_job};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::chunk::ChunkOptions;
+use crate::pipeline;
+
+#[derive(Debug)]
+enum Outcome {
+    Done,
+    /// Can never succeed (bad message or unreadable document): dead-letter with the reason.
+    Poison(String),
+    /// A dependency failed: redeliver later.
+    Retry(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Worker {
+    documents: Arc<dyn Queue>,
+    chunks: Arc<dyn Queue>,
+    objects: Arc<dyn ObjectStore>,
+    catalog: Arc<dyn Catalog>,
+    default_tenant: String,
+    chunk_options: ChunkOptions,
+    chunks_per_batch: usize,
+    max_document_bytes: u64,
+    concurrency: usize,
+    wait: Duration,
+}
+
+impl Worker {
+    pub fn new(settings: &Settings) -> Result<Self, rag_backends::BackendError> {
+        Ok(Self {
+            documents: rag_backends::documents_queue(settings)?,
+            chunks: rag_backends::chunks_queue(settings)?,
+            objects: rag_backends::object_store(settings)?,
+            catalog: rag_backends::catalog(settings)?,
+            default_tenant: settings.default_tenant.clone(),
+            chunk_options: ChunkOptions {
+                size: settings.ingest.chunk_size,
+                overlap: settings.ingest.chunk_overlap,
+            },
+            chunks_per_batch: settings.ingest.chunks_per_batch,
+            max_document_bytes: settings.ingest.max_document_bytes,
+            concurrency: settings.ingest.concurrency,
+            wait: Duration::from_millis(settings.queues.wait_ms),
+        })
+    }
+
+    /// Consumes the documents queue until `stop` is cancelled; messages in progress finish.
+    pub async fn consume(self, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !stop.is_cancelled() {
+            let received = tokio::select! {
+                () = stop.cancelled() => break,
+                received = self.documents.receive(self.concurrency, self.wait) => received,
+            };
+            let deliveries = match received {
+                Ok(d) => {
+                    backoff = Duration::from_millis(100);
+                    d
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "documents queue receive failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            futures::future::join_all(deliveries.iter().map(|d| async move {
+                let outcome = self.handle(d).await;
+                self.settle(d, outcome).await;
+            }))
+            .await;
+        }
+    }
+
+    async fn settle(&self, delivery: &Delivery, outcome: Outcome) {
+        let result = match outcome {
+            Outcome::Done => self.documents.ack(&delivery.receipt).await,
+            Outcome::Poison(reason) => {
+                tracing::warn!(message_id = %delivery.message_id, %reason, "document event dead-lettered");
+                self.documents.dead_letter(&delivery.receipt, &reason).await
+            }
+            Outcome::Retry(reason) => {
+                let delay = Duration::from_secs(u64::from(delivery.receive_count.min(6)).pow(2));
+                tracing::warn!(message_id = %delivery.message_id, %reason, retry_in = ?delay, "document event will be retried");
+                self.documents.extend_visibility(&delivery.receipt, delay).await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(message_id = %delivery.message_id, error = %e, "could not settle a document event; it will be redelivered");
+        }
+    }
+
+    async fn handle(&self, delivery: &Delivery) -> Outcome {
+        let events = match s3_event::decode(&delivery.body) {
+            Ok(Notification::Test) => return Outcome::Done,
+            Ok(Notification::Records(events)) => events,
+            Err(e) => return Outcome::Poison(e.message),
+        };
+        for event in events {
+            let outcome = match event.kind() {
+                Kind::Created => self.created(&event).await,
+                Kind::Removed => self.removed(&event).await,
+                Kind::Unspecified => {
+                    tracing::info!(event = %event.event_name, "ignoring an S3 event of another kind");
+                    Outcome::Done
+                }
+            };
+            if !matches!(outcome, Outcome::Done) {
+                return outcome;
+            }
+        }
+        Outcome::Done
+    }
+
+    #[tracing::instrument(skip_all, fields(key = %event.key))]
+    async fn created(&self, event: &ObjectEvent) -> Outcome {
+        let key = match ObjectKey::parse(&event.key, &self.default_tenant) {
+            Ok(key) => key,
+            Err(e) => return Outcome::Poison(e.message),
+        };
+        let object = match self.objects.get(&event.key).await {
+            Ok(Some(object)) => object,
+            // Deleted since the event was sent: its removal event follows.
+            Ok(None) => return Outcome::Done,
+            Err(e) => return Outcome::Retry(format!("object store: {e}")),
+        };
+        let tenant = object.metadata.get(TENANT_METADATA).cloned().unwrap_or_else(|| key.tenant.clone());
+        let key = ObjectKey { tenant, ..key };
+        let upload = NewUpload {
+            id: key.document_id,
+            tenant: key.tenant.clone(),
+            domain: key.domain.clone(),
+            title: key.file_name.clone(),
+            object_key: event.key.clone(),
+            size_bytes: object.info.size,
+        };
+        if object.info.size > self.max_document_bytes {
+            let reason = format!("the document is larger than {} bytes", self.max_document_bytes);
+            return self.fail(&key, reason).await;
+        }
+        let hash = hex::encode(Sha256::digest(&object.bytes));
+        let version = match self.catalog.begin_version(upload, &hash).await {
+            Ok(VersionDecision::Unchanged) => {
+                tracing::info!(document = %key.document_id, "content unchanged; nothing to do");
+                return Outcome::Done;
+            }
+            Ok(VersionDecision::Ingest { version }) => version,
+            Err(e) => return Outcome::Retry(format!("catalog: {e}")),
+        };
+        let options = self.chunk_options;
+        let object_key = event.key.clone();
+        let parse_key = key.clone();
+        let prepared = tokio::task::spawn_blocking(move || pipeline::prepare(&object.bytes, &parse_key, &object_key, version, options)).await;
+        let prepared = match prepared {
+            Ok(Ok(prepared)) => prepared,
+            Ok(Err(e)) => return self.fail(&key, e.to_string()).await,
+            Err(e) => return self.fail(&key, format!("the parser failed: {e}")).await,
+        };
+        let total = prepared.chunks.len();
+        let batches: Vec<_> = prepared.chunks.chunks(self.chunks_per_batch).collect();
+        let batch_count = u32::try_from(batches.len()).unwrap_or(u32::MAX);
+        if let Err(e) = self
+            .catalog
+            .set_chunking(&key.tenant, key.document_id, version, u32::try_from(total).unwrap_or(u32::MAX), batch_count)
+            .await
+        {
+            return Outcome::Retry(format!("catalog: {e}"));
+        }
+        let messages = batches
+            .iter()
+            .enumerate()
+            .map(|(i, chunks)| {
+                let job = IndexJob {
+                    job: Some(index_job::Job::Upsert(ChunkBatch {
+                        document_id: key.document_id.to_string(),
+                        version,
+                        tenant: key.tenant.clone(),
+                        domain: key.domain.clone(),
+                        batch_index: u32::try_from(i).unwrap_or(u32::MAX),
+                        batch_count,
+                        total_chunks: u32::try_from(total).unwrap_or(u32::MAX),
+                        chunks: chunks.iter().cloned().map(Into::into).collect(),
+                    })),
+                    trace_context: Default::default(),
+                };
+                Message {
+                    body: job.encode_to_vec(),
+                    attributes: BTreeMap::new(),
+                }
+            })
+            .collect();
+        if let Err(e) = self.chunks.send_batch(messages).await {
+            return Outcome::Retry(format!("chunks queue: {e}"));
+        }
+        tracing::info!(document = %key.document_id, version, chunks = total, kind = prepared.kind, "document chunked");
+        Outcome::Done
+    }
+
+    /// Records why a document failed and dead-letters its event.
+    async fn fail(&self, key: &ObjectKey, reason: String) -> Outcome {
+        if let Err(e) = self.catalog.mark_failed(&key.tenant, key.document_id, &reason).await {
+            return Outcome::Retry(format!("catalog: {e}"));
+        }
+        Outcome::Poison(reason)
+    }
+
+    #[tracing::instrument(skip_all, fields(key = %event.key))]
+    async fn removed(&self, event: &ObjectEvent) -> Outcome {
+        let key = match ObjectKey::parse(&event.key, &self.default_tenant) {
+            Ok(key) => key,
+            Err(e) => return Outcome::Poison(e.message),
+        };
+        // A newer object under the same key means this removal is old news.
+        match self.objects.get(&event.key).await {
+            Ok(Some(_)) => return Outcome::Done,
+            Ok(None) => {}
+            Err(e) => return Outcome::Retry(format!("object store: {e}")),
+        }
+        if let Err(e) = self.catalog.mark_deleting(&key.tenant, key.document_id).await {
+            return Outcome::Retry(format!("catalog: {e}"));
+        }
+        let job = IndexJob {
+            job: Some(index_job::Job::Remove(DocumentRemoval {
+                document_id: key.document_id.to_string(),
+                tenant: key.tenant.clone(),
+                domain: key.domain.clone(),
+            })),
+            trace_context: Default::default(),
+        };
+        match self
+            .chunks
+            .send(Message {
+                body: job.encode_to_vec(),
+                attributes: BTreeMap::new(),
+            })
+            .await
+        {
+            Ok(_) => Outcome::Done,
+            Err(e) => Outcome::Retry(format!("chunks queue: {e}")),
+        }
+    }
+}
