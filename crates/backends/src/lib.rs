@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use rag_cache::{Cache, MemoryCache};
 use rag_catalog::{Catalog, SqliteCatalog};
-use rag_config::{CacheBackend, CatalogSettings, EmbeddingSettings, ObjectStoreSettings, QueueBackend, Settings, VectorStoreSettings};
+use rag_config::{
+    CacheBackend, CatalogSettings, EmbeddingSettings, ObjectStoreSettings, QueueBackend, Settings,
+    VectorStoreSettings,
+};
 use rag_embeddings::{EmbeddingModel, LocalMiniLm};
 use rag_keyword_index::{KeywordIndex, TantivyIndex};
 use rag_object_store::{LocalObjectStore, ObjectStore};
@@ -87,12 +90,17 @@ pub fn catalog(settings: &Settings) -> Result<Arc<dyn Catalog>, BackendError> {
     }
 }
 
-pub fn vector_store(settings: &Settings, dimensions: usize) -> Result<Arc<dyn VectorStore>, BackendError> {
+pub fn vector_store(
+    settings: &Settings,
+    dimensions: usize,
+) -> Result<Arc<dyn VectorStore>, BackendError> {
     ensure_dir(settings)?;
     match &settings.vector_store {
-        VectorStoreSettings::Edge { path } => EdgeVectorStore::open(&settings.data_path(path), dimensions)
-            .map(|s| s as Arc<dyn VectorStore>)
-            .map_err(|e| error("vector store")(e.to_string())),
+        VectorStoreSettings::Edge { path } => {
+            EdgeVectorStore::open(&settings.data_path(path), dimensions)
+                .map(|s| s as Arc<dyn VectorStore>)
+                .map_err(|e| error("vector store")(e.to_string()))
+        }
     }
 }
 
@@ -106,14 +114,19 @@ pub fn keyword_index(settings: &Settings) -> Result<Arc<dyn KeywordIndex>, Backe
 pub fn cache(settings: &Settings) -> Result<Arc<dyn Cache>, BackendError> {
     ensure_dir(settings)?;
     match settings.cache.backend {
-        CacheBackend::Memory => Ok(MemoryCache::shared(&settings.data_dir, settings.cache.max_entries)),
+        CacheBackend::Memory => Ok(MemoryCache::shared(
+            &settings.data_dir,
+            settings.cache.max_entries,
+        )),
     }
 }
 
 /// Where the local model's files are.
 pub fn model_dir(settings: &Settings) -> PathBuf {
     match &settings.embedding {
-        EmbeddingSettings::Local { model_dir } => model_dir.clone().unwrap_or_else(rag_embeddings::default_model_dir),
+        EmbeddingSettings::Local { model_dir } => model_dir
+            .clone()
+            .unwrap_or_else(rag_embeddings::default_model_dir),
     }
 }
 

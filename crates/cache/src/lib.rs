@@ -58,7 +58,9 @@ impl MemoryCache {
     /// process share it (the router reads epochs the embedder bumps).
     pub fn shared(data_dir: &Path, max_entries: usize) -> Arc<Self> {
         static REGISTRY: OnceLock<Registry> = OnceLock::new();
-        let key = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
+        let key = data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| data_dir.to_path_buf());
         let mut registry = REGISTRY.get_or_init(Registry::default).lock();
         registry.retain(|_, weak| weak.strong_count() > 0);
         if let Some(cache) = registry.get(&key).and_then(Weak::upgrade) {
@@ -95,11 +97,17 @@ impl Cache for MemoryCache {
     async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
         let expires = Instant::now() + ttl;
         let mut state = self.state.lock();
-        if state.entries.insert(key.to_owned(), (value, expires)).is_none() {
+        if state
+            .entries
+            .insert(key.to_owned(), (value, expires))
+            .is_none()
+        {
             state.order.push_back(key.to_owned());
         }
         while state.entries.len() > self.max_entries {
-            let Some(oldest) = state.order.pop_front() else { break };
+            let Some(oldest) = state.order.pop_front() else {
+                break;
+            };
             state.entries.remove(&oldest);
         }
         // Keys deleted or expired leave stale names in `order`; drop them when it grows.
@@ -134,7 +142,10 @@ mod tests {
     #[tokio::test]
     async fn get_put_expire_delete() {
         let cache = MemoryCache::new(10);
-        cache.put("a", b"1".to_vec(), Duration::from_secs(60)).await.unwrap();
+        cache
+            .put("a", b"1".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
         assert_eq!(cache.get("a").await.unwrap(), Some(b"1".to_vec()));
         cache.put("b", b"2".to_vec(), Duration::ZERO).await.unwrap();
         assert_eq!(cache.get("b").await.unwrap(), None);
@@ -146,7 +157,10 @@ mod tests {
     async fn bounded_size_evicts_oldest() {
         let cache = MemoryCache::new(3);
         for i in 0..10 {
-            cache.put(&format!("k{i}"), vec![i], Duration::from_secs(60)).await.unwrap();
+            cache
+                .put(&format!("k{i}"), vec![i], Duration::from_secs(60))
+                .await
+                .unwrap();
         }
         assert_eq!(cache.len(), 3);
         assert_eq!(cache.get("k0").await.unwrap(), None);
@@ -173,7 +187,8 @@ mod tests {
     }
 
     fn tempfile_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("rag-cache-test-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("rag-cache-test-{}-{name}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         dir
     }

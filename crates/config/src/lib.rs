@@ -79,9 +79,17 @@ impl Default for Settings {
             embedder: EmbedderSettings::default(),
             ingest: IngestSettings::default(),
             domains: vec![
-                DomainSettings::new("hr", "Human resources: leave, benefits, conduct", Tier::Light),
+                DomainSettings::new(
+                    "hr",
+                    "Human resources: leave, benefits, conduct",
+                    Tier::Light,
+                ),
                 DomainSettings::new("legal", "Contracts, privacy and compliance", Tier::Strong),
-                DomainSettings::new("engineering", "Runbooks, on-call and API references", Tier::Light),
+                DomainSettings::new(
+                    "engineering",
+                    "Runbooks, on-call and API references",
+                    Tier::Light,
+                ),
                 DomainSettings::new("general", "Everything else", Tier::Light),
             ],
         }
@@ -293,6 +301,11 @@ pub struct RouterSettings {
     pub max_question_chars: usize,
     /// Below this dense similarity of the best chunk the answer is "I don't know".
     pub min_relevance: f32,
+    /// From this dense similarity of the best chunk on, retrieval alone is trusted; below
+    /// it, that similarity plus the share of the question's terms the best sentence covers
+    /// must reach `min_support`.
+    pub confident_relevance: f32,
+    pub min_support: f32,
     /// Sentences an extractive answer is made of, at most.
     pub max_answer_sentences: usize,
 }
@@ -306,7 +319,9 @@ impl Default for RouterSettings {
             top_k: 5,
             max_top_k: 50,
             max_question_chars: 2_000,
-            min_relevance: 0.30,
+            min_relevance: 0.35,
+            confident_relevance: 0.60,
+            min_support: 0.95,
             max_answer_sentences: 3,
         }
     }
@@ -451,14 +466,24 @@ impl Settings {
             Environment::Map(map) => map
                 .iter()
                 .filter_map(|(key, value)| {
-                    let path = key.strip_prefix(ENV_PREFIX)?.split("__").map(str::to_lowercase).collect::<Vec<_>>().join(".");
+                    let path = key
+                        .strip_prefix(ENV_PREFIX)?
+                        .split("__")
+                        .map(str::to_lowercase)
+                        .collect::<Vec<_>>()
+                        .join(".");
                     // Parsed as figment's `Env` parses the real environment.
-                    let value: figment::value::Value = value.parse().unwrap_or_else(|_| value.clone().into());
+                    let value: figment::value::Value =
+                        value.parse().unwrap_or_else(|_| value.clone().into());
                     Some((path, value))
                 })
-                .fold(figment, |figment, (path, value)| figment.merge(Serialized::default(&path, value))),
+                .fold(figment, |figment, (path, value)| {
+                    figment.merge(Serialized::default(&path, value))
+                }),
         };
-        let settings: Settings = figment.extract().map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
     }

@@ -4,7 +4,12 @@ use std::io::Write;
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> Environment {
-    Environment::Map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>())
+    Environment::Map(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+    )
 }
 
 #[test]
@@ -24,7 +29,11 @@ fn file_then_environment_override() {
     .unwrap();
     let s = Settings::load(
         Some(file.path()),
-        &env(&[("RAG__RETRIEVER__ALPHA", "0.9"), ("RAG__ROUTER__TOP_K", "8"), ("OTHER", "x")]),
+        &env(&[
+            ("RAG__RETRIEVER__ALPHA", "0.9"),
+            ("RAG__ROUTER__TOP_K", "8"),
+            ("OTHER", "x"),
+        ]),
     )
     .unwrap();
     assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
@@ -32,7 +41,10 @@ fn file_then_environment_override() {
     assert_eq!(s.router.top_k, 8);
     assert_eq!(s.gateway.listen.port(), 9000);
     assert_eq!(s.domains.len(), 1);
-    assert_eq!(s.domain("finance").map(|d| d.default_tier), Some(Tier::Strong));
+    assert_eq!(
+        s.domain("finance").map(|d| d.default_tier),
+        Some(Tier::Strong)
+    );
 }
 
 #[test]
@@ -58,7 +70,11 @@ fn unknown_keys_and_missing_files_are_errors() {
 #[test]
 fn backend_sections_are_tagged() {
     let mut file = tempfile::NamedTempFile::new().unwrap();
-    writeln!(file, "[vector_store]\nkind = \"edge\"\npath = \"/var/lib/rag/vectors\"").unwrap();
+    writeln!(
+        file,
+        "[vector_store]\nkind = \"edge\"\npath = \"/var/lib/rag/vectors\""
+    )
+    .unwrap();
     let s = Settings::load(Some(file.path()), &env(&[])).unwrap();
     assert_eq!(
         s.vector_store,
@@ -67,5 +83,11 @@ fn backend_sections_are_tagged() {
         }
     );
     assert_eq!(s.data_path(Path::new("/abs")), PathBuf::from("/abs"));
-    assert_eq!(s.data_path(Path::new("rel")), PathBuf::from("/tmp/x/rel").strip_prefix("/tmp/x").map(|p| s.data_dir.join(p)).unwrap());
+    assert_eq!(
+        s.data_path(Path::new("rel")),
+        PathBuf::from("/tmp/x/rel")
+            .strip_prefix("/tmp/x")
+            .map(|p| s.data_dir.join(p))
+            .unwrap()
+    );
 }

@@ -24,21 +24,28 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(())
     } else {
-        Err(invalid(key, format!("{url:?} must start with http:// or https://")))
+        Err(invalid(
+            key,
+            format!("{url:?} must start with http:// or https://"),
+        ))
     }
 }
 
 impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !is_name(&self.default_tenant) {
-            return Err(invalid("default_tenant", "must be 1-64 characters of a-z, 0-9, '-', '_'"));
+            return Err(invalid(
+                "default_tenant",
+                "must be 1-64 characters of a-z, 0-9, '-', '_'",
+            ));
         }
         check_url("gateway.router_url", &self.gateway.router_url)?;
         check_url("gateway.documents_url", &self.gateway.documents_url)?;
@@ -70,35 +77,62 @@ impl Settings {
             return Err(invalid("retriever.candidates_per_hit", "must be positive"));
         }
         if self.ingest.chunk_size < 100 {
-            return Err(invalid("ingest.chunk_size", "must be at least 100 characters"));
+            return Err(invalid(
+                "ingest.chunk_size",
+                "must be at least 100 characters",
+            ));
         }
         if self.ingest.chunk_overlap >= self.ingest.chunk_size / 2 {
-            return Err(invalid("ingest.chunk_overlap", "must be less than half of ingest.chunk_size"));
+            return Err(invalid(
+                "ingest.chunk_overlap",
+                "must be less than half of ingest.chunk_size",
+            ));
         }
         if self.ingest.chunks_per_batch == 0 || self.ingest.concurrency == 0 {
-            return Err(invalid("ingest.chunks_per_batch", "batch size and concurrency must be positive"));
+            return Err(invalid(
+                "ingest.chunks_per_batch",
+                "batch size and concurrency must be positive",
+            ));
         }
         if self.embedder.batch_size == 0 || self.embedder.receive_batch == 0 {
-            return Err(invalid("embedder.batch_size", "batch sizes must be positive"));
+            return Err(invalid(
+                "embedder.batch_size",
+                "batch sizes must be positive",
+            ));
         }
         if self.queues.max_receives == 0 {
             return Err(invalid("queues.max_receives", "must be positive"));
         }
         if self.queues.visibility_timeout_secs == 0 {
-            return Err(invalid("queues.visibility_timeout_secs", "must be positive"));
+            return Err(invalid(
+                "queues.visibility_timeout_secs",
+                "must be positive",
+            ));
         }
-        if self.queues.documents == self.queues.chunks || !is_name(&self.queues.documents) || !is_name(&self.queues.chunks) {
-            return Err(invalid("queues.documents", "queue names must be distinct names of a-z, 0-9, '-', '_'"));
+        if self.queues.documents == self.queues.chunks
+            || !is_name(&self.queues.documents)
+            || !is_name(&self.queues.chunks)
+        {
+            return Err(invalid(
+                "queues.documents",
+                "queue names must be distinct names of a-z, 0-9, '-', '_'",
+            ));
         }
         if self.domains.is_empty() {
             return Err(invalid("domains", "at least one domain is required"));
         }
         for (i, domain) in self.domains.iter().enumerate() {
             if !is_name(&domain.name) {
-                return Err(invalid("domains.name", format!("{:?} is not a valid domain name", domain.name)));
+                return Err(invalid(
+                    "domains.name",
+                    format!("{:?} is not a valid domain name", domain.name),
+                ));
             }
             if self.domains[..i].iter().any(|d| d.name == domain.name) {
-                return Err(invalid("domains.name", format!("domain {:?} is listed twice", domain.name)));
+                return Err(invalid(
+                    "domains.name",
+                    format!("domain {:?} is listed twice", domain.name),
+                ));
             }
             let _ = Tier::as_str(domain.default_tier);
         }

@@ -80,7 +80,9 @@ impl TryFrom<rag_proto::Chunk> for ChunkRecord {
     type Error = crate::ServiceError;
 
     fn try_from(c: rag_proto::Chunk) -> Result<Self, Self::Error> {
-        let bad = |what: &str| crate::ServiceError::invalid_argument(format!("chunk has an invalid {what}"));
+        let bad = |what: &str| {
+            crate::ServiceError::invalid_argument(format!("chunk has an invalid {what}"))
+        };
         Ok(Self {
             id: c.id.parse().map_err(|_| bad("id"))?,
             document_id: c.document_id.parse().map_err(|_| bad("document_id"))?,

@@ -187,7 +187,10 @@ impl From<ServiceError> for tonic::Status {
     fn from(e: ServiceError) -> Self {
         let mut status = tonic::Status::new(e.code.grpc_code(), e.message);
         let md = status.metadata_mut();
-        md.insert(CODE_METADATA, tonic::metadata::MetadataValue::from_static(e.code.as_str()));
+        md.insert(
+            CODE_METADATA,
+            tonic::metadata::MetadataValue::from_static(e.code.as_str()),
+        );
         if let Some(field) = e.field.and_then(|f| f.parse().ok()) {
             md.insert("rag-error-field", field);
         }
@@ -231,7 +234,9 @@ mod tests {
     #[test]
     fn every_code_survives_a_trip_through_grpc() {
         for code in ErrorCode::ALL {
-            let err = ServiceError::new(code, "boom").with_field("question").with_retry_after(7);
+            let err = ServiceError::new(code, "boom")
+                .with_field("question")
+                .with_retry_after(7);
             let back = ServiceError::from(tonic::Status::from(err.clone()));
             assert_eq!(back.code, code);
             assert_eq!(back.field.as_deref(), Some("question"));
@@ -252,7 +257,10 @@ mod tests {
         ] {
             assert!(code.http_status().is_client_error(), "{code:?}");
         }
-        assert_eq!(ErrorCode::InvalidArgument.http_status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            ErrorCode::InvalidArgument.http_status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
 
     #[test]

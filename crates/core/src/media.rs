@@ -48,13 +48,19 @@ pub fn sniff(bytes: &[u8], file_name: &str) -> Result<DocumentType, Unsupported>
     }
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
     let head = head.trim_start_matches('\u{feff}').trim_start();
-    if head.starts_with("<!doctype html") || head.starts_with("<html") || (head.starts_with('<') && head.contains("<body")) {
+    if head.starts_with("<!doctype html")
+        || head.starts_with("<html")
+        || (head.starts_with('<') && head.contains("<body"))
+    {
         return Ok(DocumentType::Html);
     }
     if bytes.iter().take(8192).any(|&b| b == 0) {
         return Err(Unsupported("binary file".into()));
     }
-    let extension = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let extension = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match extension.as_str() {
         "md" | "markdown" => Ok(DocumentType::Markdown),
         "html" | "htm" => Ok(DocumentType::Html),

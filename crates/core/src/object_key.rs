@@ -45,7 +45,8 @@ impl ObjectKey {
     /// Reads a key written by [`ObjectKey::to_key`], or any other `…/<domain>/<file>` key as
     /// belonging to `default_tenant`.
     pub fn parse(key: &str, default_tenant: &str) -> Result<Self, ServiceError> {
-        let invalid = || ServiceError::invalid_argument(format!("object key {key:?} is not a document key"));
+        let invalid =
+            || ServiceError::invalid_argument(format!("object key {key:?} is not a document key"));
         if let Some(rest) = key.strip_prefix(UPLOADS_PREFIX) {
             let mut parts = rest.splitn(4, '/');
             let (Some(tenant), Some(domain), Some(id), Some(file_name)) =
@@ -99,7 +100,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_keys() {
-        for bad in ["", "uploads/t/hr", "uploads/t/hr/not-a-uuid/x.md", "uploads/t/HR/x/y", "docs/Bad Domain/x.md"] {
+        for bad in [
+            "",
+            "uploads/t/hr",
+            "uploads/t/hr/not-a-uuid/x.md",
+            "uploads/t/HR/x/y",
+            "docs/Bad Domain/x.md",
+        ] {
             assert!(ObjectKey::parse(bad, "acme").is_err(), "{bad:?}");
         }
     }

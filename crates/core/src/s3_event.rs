@@ -77,8 +77,9 @@ struct Object {
 
 /// Decodes one queue message body.
 pub fn decode(body: &[u8]) -> Result<Notification, ServiceError> {
-    let envelope: Envelope = serde_json::from_slice(body)
-        .map_err(|e| ServiceError::invalid_argument(format!("not an S3 event notification: {e}")))?;
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+        ServiceError::invalid_argument(format!("not an S3 event notification: {e}"))
+    })?;
     if envelope.event.as_deref() == Some("s3:TestEvent") {
         return Ok(Notification::Test);
     }
@@ -161,7 +162,9 @@ const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b' ');
 
 fn encode_key(key: &str) -> String {
-    utf8_percent_encode(key, KEY_SET).to_string().replace(' ', "+")
+    utf8_percent_encode(key, KEY_SET)
+        .to_string()
+        .replace(' ', "+")
 }
 
 fn format_time(ms: i64) -> String {
@@ -199,7 +202,10 @@ mod tests {
         let e = event("uploads/hr/3b2c/Leave policy (2024) + ü.md");
         let body = encode(&[e.clone()], "us-east-1");
         let text = String::from_utf8(body.clone()).unwrap_or_default();
-        assert!(text.contains("Leave+policy+%282024%29+%2B+%C3%BC.md"), "{text}");
+        assert!(
+            text.contains("Leave+policy+%282024%29+%2B+%C3%BC.md"),
+            "{text}"
+        );
         assert_eq!(decode(&body).ok(), Some(Notification::Records(vec![e])));
     }
 

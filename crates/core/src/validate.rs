@@ -9,7 +9,9 @@ pub const MAX_NAME_LEN: usize = 64;
 pub fn name(field: &str, value: &str) -> Result<(), ServiceError> {
     let ok = !value.is_empty()
         && value.len() <= MAX_NAME_LEN
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && value.as_bytes()[0].is_ascii_alphanumeric();
     if ok {
         Ok(())
@@ -49,7 +51,11 @@ mod tests {
         assert!(name("domain", "eng-2_x").is_ok());
         for bad in ["", "HR", "-x", "a b", "a/b", &"x".repeat(65)] {
             let err = name("domain", bad).err();
-            assert_eq!(err.and_then(|e| e.field).as_deref(), Some("domain"), "{bad:?}");
+            assert_eq!(
+                err.and_then(|e| e.field).as_deref(),
+                Some("domain"),
+                "{bad:?}"
+            );
         }
     }
 

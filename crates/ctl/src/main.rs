@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use rag_config::{Environment, Settings};
 
 #[derive(Parser)]
-#[command(name = "ragctl", version, about = "Run and operate llmops-rag-pipeline")]
+#[command(
+    name = "ragctl",
+    version,
+    about = "Run and operate llmops-rag-pipeline"
+)]
 struct Cli {
     /// Configuration file (TOML); `RAG_CONFIG` names one too. `RAG__SECTION__KEY` variables override it.
     #[arg(long, global = true, env = "RAG_CONFIG")]
@@ -41,7 +45,8 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut settings = Settings::load(cli.config.as_deref(), &Environment::Process).context("invalid configuration")?;
+    let mut settings = Settings::load(cli.config.as_deref(), &Environment::Process)
+        .context("invalid configuration")?;
     rag_telemetry::init(&settings.telemetry);
     match cli.command {
         Command::Up {
@@ -66,7 +71,11 @@ async fn up(settings: Settings, seed: Option<PathBuf>) -> anyhow::Result<()> {
     let mut system = rag_launcher::start(settings).await?;
     system.wait_ready(Duration::from_secs(120)).await?;
     let ready = started.elapsed();
-    println!("llmops-rag-pipeline is ready at {} ({:.1} s)", system.url(), ready.as_secs_f64());
+    println!(
+        "llmops-rag-pipeline is ready at {} ({:.1} s)",
+        system.url(),
+        ready.as_secs_f64()
+    );
     if let Some(dir) = seed.filter(|d| d.is_dir()) {
         let report = rag_launcher::seed(&system.settings, &dir).await?;
         println!(
@@ -76,7 +85,10 @@ async fn up(settings: Settings, seed: Option<PathBuf>) -> anyhow::Result<()> {
             report.unchanged
         );
     }
-    println!("try: curl -s {}/v1/query -H 'content-type: application/json' -d '{{\"question\": \"How many days of annual leave do employees get?\"}}'", system.url());
+    println!(
+        "try: curl -s {}/v1/query -H 'content-type: application/json' -d '{{\"question\": \"How many days of annual leave do employees get?\"}}'",
+        system.url()
+    );
     tokio::select! {
         () = rag_telemetry::shutdown_signal() => {}
         (name, result) = system.stopped() => {

@@ -43,7 +43,10 @@ pub fn epoch_scopes(tenant: &str, domain: &str) -> [String; 2] {
 }
 
 impl Indexer {
-    pub fn new(settings: &Settings, model: Arc<dyn EmbeddingModel>) -> Result<Self, rag_backends::BackendError> {
+    pub fn new(
+        settings: &Settings,
+        model: Arc<dyn EmbeddingModel>,
+    ) -> Result<Self, rag_backends::BackendError> {
         Ok(Self {
             queue: rag_backends::chunks_queue(settings)?,
             catalog: rag_backends::catalog(settings)?,
@@ -117,14 +120,26 @@ impl Indexer {
         let Ok(id) = batch.document_id.parse::<DocumentId>() else {
             return Outcome::Poison(format!("invalid document id {:?}", batch.document_id));
         };
-        let chunks: Vec<ChunkRecord> = match batch.chunks.into_iter().map(ChunkRecord::try_from).collect() {
+        let chunks: Vec<ChunkRecord> = match batch
+            .chunks
+            .into_iter()
+            .map(ChunkRecord::try_from)
+            .collect()
+        {
             Ok(chunks) => chunks,
             Err(e) => return Outcome::Poison(e.to_string()),
         };
-        if chunks.iter().any(|c| c.document_id != id || c.version != batch.version || !c.has_consistent_id()) {
+        if chunks
+            .iter()
+            .any(|c| c.document_id != id || c.version != batch.version || !c.has_consistent_id())
+        {
             return Outcome::Poison("a chunk does not belong to its batch".into());
         }
-        match self.catalog.is_stale(&batch.tenant, id, batch.version).await {
+        match self
+            .catalog
+            .is_stale(&batch.tenant, id, batch.version)
+            .await
+        {
             Ok(true) => {
                 tracing::info!("skipping a batch of a superseded version");
                 return Outcome::Done;
@@ -151,24 +166,46 @@ impl Indexer {
         }
         let complete = match self
             .catalog
-            .record_batch_indexed(&batch.tenant, id, batch.version, batch.batch_index, batch.batch_count)
+            .record_batch_indexed(
+                &batch.tenant,
+                id,
+                batch.version,
+                batch.batch_index,
+                batch.batch_count,
+            )
             .await
         {
             Ok(complete) => complete,
             Err(e) => return Outcome::Retry(format!("catalog: {e}")),
         };
         if complete {
-            return self.publish_version(&batch.tenant, &batch.domain, id, batch.version).await;
+            return self
+                .publish_version(&batch.tenant, &batch.domain, id, batch.version)
+                .await;
         }
         Outcome::Done
     }
 
     /// Makes `version` the one readers see and retires the older ones.
-    async fn publish_version(&self, tenant: &str, domain: &str, id: DocumentId, version: u64) -> Outcome {
-        if let Err(e) = self.vectors.delete_document(tenant, id, Some(version)).await {
+    async fn publish_version(
+        &self,
+        tenant: &str,
+        domain: &str,
+        id: DocumentId,
+        version: u64,
+    ) -> Outcome {
+        if let Err(e) = self
+            .vectors
+            .delete_document(tenant, id, Some(version))
+            .await
+        {
             return Outcome::Retry(format!("vector store: {e}"));
         }
-        if let Err(e) = self.keywords.delete_document(tenant, id, Some(version)).await {
+        if let Err(e) = self
+            .keywords
+            .delete_document(tenant, id, Some(version))
+            .await
+        {
             return Outcome::Retry(format!("keyword index: {e}"));
         }
         if let Err(e) = self.catalog.mark_indexed(tenant, id, version).await {
@@ -184,10 +221,18 @@ impl Indexer {
         let Ok(id) = removal.document_id.parse::<DocumentId>() else {
             return Outcome::Poison(format!("invalid document id {:?}", removal.document_id));
         };
-        if let Err(e) = self.vectors.delete_document(&removal.tenant, id, None).await {
+        if let Err(e) = self
+            .vectors
+            .delete_document(&removal.tenant, id, None)
+            .await
+        {
             return Outcome::Retry(format!("vector store: {e}"));
         }
-        if let Err(e) = self.keywords.delete_document(&removal.tenant, id, None).await {
+        if let Err(e) = self
+            .keywords
+            .delete_document(&removal.tenant, id, None)
+            .await
+        {
             return Outcome::Retry(format!("keyword index: {e}"));
         }
         if let Err(e) = self.catalog.mark_deleted(&removal.tenant, id).await {
@@ -210,7 +255,8 @@ impl Indexer {
 
 /// What the model sees of a chunk: its title and section give context to short chunks.
 fn embedding_text(chunk: &ChunkRecord) -> String {
-    let mut text = String::with_capacity(chunk.title.len() + chunk.section.len() + chunk.text.len() + 4);
+    let mut text =
+        String::with_capacity(chunk.title.len() + chunk.section.len() + chunk.text.len() + 4);
     text.push_str(&chunk.title);
     if !chunk.section.is_empty() && chunk.section != chunk.title {
         text.push_str(" — ");

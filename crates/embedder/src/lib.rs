@@ -33,11 +33,17 @@ pub enum EmbedderError {
 }
 
 /// Serves embeddings on `listener` and consumes the chunks queue until `shutdown` resolves.
-pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), EmbedderError> {
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), EmbedderError> {
     let model = rag_backends::embedding_model(&settings).await?;
     let indexer = Indexer::new(&settings, model.clone())?;
     let (reporter, health) = rag_grpc::health();
-    reporter.set_serving::<EmbedderServiceServer<Embedder>>().await;
+    reporter
+        .set_serving::<EmbedderServiceServer<Embedder>>()
+        .await;
     let service = Embedder {
         model,
         max_texts: settings.embedder.max_texts_per_request,
@@ -46,7 +52,8 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
     let stop = CancellationToken::new();
     let consumer = tokio::spawn(indexer.consume(stop.clone()));
     tracing::info!(addr = ?listener.local_addr().ok(), "embedder listening");
-    let routes = tonic::service::Routes::new(EmbedderServiceServer::new(service)).add_service(health);
+    let routes =
+        tonic::service::Routes::new(EmbedderServiceServer::new(service)).add_service(health);
     let served = rag_grpc::serve(listener, routes, shutdown).await;
     stop.cancel();
     if let Err(e) = consumer.await {
@@ -65,17 +72,37 @@ pub struct Embedder {
 impl Embedder {
     async fn embed(&self, request: EmbedRequest) -> Result<EmbedResponse, ServiceError> {
         if request.texts.is_empty() {
-            return Err(ServiceError::invalid_field("texts", "at least one text is required"));
+            return Err(ServiceError::invalid_field(
+                "texts",
+                "at least one text is required",
+            ));
         }
         if request.texts.len() > self.max_texts {
-            return Err(ServiceError::invalid_field("texts", format!("at most {} texts per request", self.max_texts)));
+            return Err(ServiceError::invalid_field(
+                "texts",
+                format!("at most {} texts per request", self.max_texts),
+            ));
         }
-        if request.texts.iter().any(|t| t.chars().count() > MAX_TEXT_CHARS) {
-            return Err(ServiceError::invalid_field("texts", format!("a text is longer than {MAX_TEXT_CHARS} characters")));
+        if request
+            .texts
+            .iter()
+            .any(|t| t.chars().count() > MAX_TEXT_CHARS)
+        {
+            return Err(ServiceError::invalid_field(
+                "texts",
+                format!("a text is longer than {MAX_TEXT_CHARS} characters"),
+            ));
         }
-        let vectors = self.model.embed(&request.texts).await.map_err(ServiceError::internal)?;
+        let vectors = self
+            .model
+            .embed(&request.texts)
+            .await
+            .map_err(ServiceError::internal)?;
         Ok(EmbedResponse {
-            embeddings: vectors.into_iter().map(|values| Embedding { values }).collect(),
+            embeddings: vectors
+                .into_iter()
+                .map(|values| Embedding { values })
+                .collect(),
             model: self.model.model_id().to_owned(),
             dimensions: self.model.dimensions() as u32,
         })
@@ -85,7 +112,12 @@ impl Embedder {
 #[tonic::async_trait]
 impl EmbedderService for Embedder {
     #[tracing::instrument(skip_all, fields(texts = request.get_ref().texts.len()))]
-    async fn embed(&self, request: Request<EmbedRequest>) -> Result<Response<EmbedResponse>, Status> {
-        Ok(Response::new(Embedder::embed(self, request.into_inner()).await?))
+    async fn embed(
+        &self,
+        request: Request<EmbedRequest>,
+    ) -> Result<Response<EmbedResponse>, Status> {
+        Ok(Response::new(
+            Embedder::embed(self, request.into_inner()).await?,
+        ))
     }
 }

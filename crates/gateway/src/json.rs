@@ -1,10 +1,10 @@
 //! A JSON body extractor whose rejections are 422s (413 when too large, 415 when not JSON)
 //! that name the offending field.
 
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
-use axum::body::Bytes;
 use rag_core::{ErrorCode, ServiceError};
 use serde::de::DeserializeOwned;
 
@@ -20,14 +20,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !is_json {
-            return Err(ServiceError::new(ErrorCode::UnsupportedMediaType, "the body must be JSON (Content-Type: application/json)").into());
+            return Err(ServiceError::new(
+                ErrorCode::UnsupportedMediaType,
+                "the body must be JSON (Content-Type: application/json)",
+            )
+            .into());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| match rejection {
-            BytesRejection::FailedToBufferBody(_) => ApiError(ServiceError::new(ErrorCode::PayloadTooLarge, "the request body is too large")),
-            other => ApiError(ServiceError::invalid_argument(other.body_text())),
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection {
+                BytesRejection::FailedToBufferBody(_) => ApiError(ServiceError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is too large",
+                )),
+                other => ApiError(ServiceError::invalid_argument(other.body_text())),
+            })?;
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(deserializer) {
             Ok(value) => Ok(Self(value)),
@@ -36,8 +49,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
                 let inner = e.into_inner();
                 let message = inner.to_string();
                 // A missing field is reported at its parent; name the field itself.
-                let field = missing_field(&message).map(str::to_owned).unwrap_or_else(|| path.clone());
-                let mut error = ServiceError::invalid_argument(format!("invalid request body: {message}"));
+                let field = missing_field(&message)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| path.clone());
+                let mut error =
+                    ServiceError::invalid_argument(format!("invalid request body: {message}"));
                 if field != "." && !field.is_empty() {
                     error = error.with_field(field);
                 }
@@ -59,7 +75,10 @@ mod tests {
 
     #[test]
     fn names_missing_fields() {
-        assert_eq!(missing_field("missing field `question` at line 1 column 9"), Some("question"));
+        assert_eq!(
+            missing_field("missing field `question` at line 1 column 9"),
+            Some("question")
+        );
         assert_eq!(missing_field("invalid type"), None);
     }
 }

@@ -14,8 +14,8 @@ use futures::{Stream, StreamExt};
 use rag_backends::rag_object_store::TENANT_METADATA;
 use rag_core::{ErrorCode, ObjectKey, ServiceError, media, validate};
 use rag_proto::{
-    AnswerRequest, AnswerResponse, DeleteDocumentRequest, Document, GetDocumentRequest, ListDocumentsRequest, ListDomainsRequest,
-    RegisterUploadRequest, answer_event,
+    AnswerRequest, AnswerResponse, DeleteDocumentRequest, Document, GetDocumentRequest,
+    ListDocumentsRequest, ListDomainsRequest, RegisterUploadRequest, answer_event,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,14 +30,24 @@ const REQUEST_ID: &str = "x-request-id";
 const MULTIPART_OVERHEAD: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> axum::Router {
-    let upload_limit = usize::try_from(state.settings.gateway.max_upload_bytes).unwrap_or(usize::MAX).saturating_add(MULTIPART_OVERHEAD);
+    let upload_limit = usize::try_from(state.settings.gateway.max_upload_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(MULTIPART_OVERHEAD);
     let body_limit = state.settings.gateway.max_body_bytes;
     let header = axum::http::HeaderName::from_static(REQUEST_ID);
     axum::Router::new()
         .route("/v1/query", post(query))
         .route("/v1/query/stream", post(query_stream))
-        .route("/v1/documents", post(upload).layer(DefaultBodyLimit::max(upload_limit)).get(list_documents))
-        .route("/v1/documents/{id}", get(get_document).delete(delete_document))
+        .route(
+            "/v1/documents",
+            post(upload)
+                .layer(DefaultBodyLimit::max(upload_limit))
+                .get(list_documents),
+        )
+        .route(
+            "/v1/documents/{id}",
+            get(get_document).delete(delete_document),
+        )
         .route("/v1/domains", get(domains))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
@@ -50,7 +60,11 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 fn request_id(headers: &HeaderMap) -> String {
-    headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The caller's tenant. Until API keys exist every caller is the configured default tenant.
@@ -85,43 +99,68 @@ impl QueryBody {
     }
 }
 
-async fn query(State(state): State<AppState>, headers: HeaderMap, ValidJson(body): ValidJson<QueryBody>) -> ApiResult<Response> {
+async fn query(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ValidJson(body): ValidJson<QueryBody>,
+) -> ApiResult<Response> {
     if body.stream {
         return stream_answer(state, headers, body).await;
     }
     let request = body.into_request(tenant(&state), request_id(&headers));
-    let response = state.router.clone().answer_unary(request).await?.into_inner();
+    let response = state
+        .router
+        .clone()
+        .answer_unary(request)
+        .await?
+        .into_inner();
     Ok(Json(answer_json(&response)).into_response())
 }
 
-async fn query_stream(State(state): State<AppState>, headers: HeaderMap, ValidJson(body): ValidJson<QueryBody>) -> ApiResult<Response> {
+async fn query_stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ValidJson(body): ValidJson<QueryBody>,
+) -> ApiResult<Response> {
     stream_answer(state, headers, body).await
 }
 
 /// `token` events as the answer is generated, then one `done` event with the whole answer
 /// and its metadata, or one `error` event. Dropping the response (a client that goes away)
 /// drops the gRPC stream, which cancels the call upstream.
-async fn stream_answer(state: AppState, headers: HeaderMap, body: QueryBody) -> ApiResult<Response> {
+async fn stream_answer(
+    state: AppState,
+    headers: HeaderMap,
+    body: QueryBody,
+) -> ApiResult<Response> {
     let request = body.into_request(tenant(&state), request_id(&headers));
     // Errors before the first event (validation, dependencies down) are plain HTTP errors.
     let upstream = state.router.clone().answer(request).await?.into_inner();
     let events = upstream.map(|item| -> Result<Event, Infallible> {
         Ok(match item {
             Ok(event) => match event.event {
-                Some(answer_event::Event::Token(token)) => Event::default().event("token").data(json!({ "text": token.text }).to_string()),
-                Some(answer_event::Event::Complete(done)) => Event::default().event("done").data(answer_json(&done).to_string()),
+                Some(answer_event::Event::Token(token)) => Event::default()
+                    .event("token")
+                    .data(json!({ "text": token.text }).to_string()),
+                Some(answer_event::Event::Complete(done)) => Event::default()
+                    .event("done")
+                    .data(answer_json(&done).to_string()),
                 None => Event::default().comment("empty event"),
             },
             Err(status) => {
                 let e = ServiceError::from(status);
-                Event::default().event("error").data(json!({ "code": e.code.as_str(), "message": e.message }).to_string())
+                Event::default()
+                    .event("error")
+                    .data(json!({ "code": e.code.as_str(), "message": e.message }).to_string())
             }
         })
     });
     Ok(sse(events).into_response())
 }
 
-fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> impl IntoResponse {
+fn sse(
+    events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+) -> impl IntoResponse {
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
@@ -196,15 +235,25 @@ async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiR
         match field.name().unwrap_or_default() {
             "file" => {
                 let name = field.file_name().unwrap_or_default().to_owned();
-                let bytes = field.bytes().await.map_err(|e| multipart_error(&e.body_text(), e.status()))?;
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| multipart_error(&e.body_text(), e.status()))?;
                 file = Some((name, bytes.to_vec()));
             }
             "domain" => {
-                let text = field.text().await.map_err(|e| multipart_error(&e.body_text(), e.status()))?;
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| multipart_error(&e.body_text(), e.status()))?;
                 domain = Some(text.trim().to_owned());
             }
             other => {
-                return Err(ServiceError::invalid_field(other, format!("unexpected field {other:?}; expected `file` and `domain`")).into());
+                return Err(ServiceError::invalid_field(
+                    other,
+                    format!("unexpected field {other:?}; expected `file` and `domain`"),
+                )
+                .into());
             }
         }
     }
@@ -212,20 +261,48 @@ async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiR
         return Err(ServiceError::invalid_field("file", "a `file` field is required").into());
     };
     // Only the last path segment: browsers on some systems send full paths.
-    let file_name = file_name.rsplit(['/', '\\']).next().unwrap_or_default().trim().to_owned();
+    let file_name = file_name
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     validate::file_name("file", &file_name)?;
     if bytes.len() as u64 > max {
-        return Err(ServiceError::new(ErrorCode::PayloadTooLarge, format!("the file is larger than {max} bytes")).into());
+        return Err(ServiceError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the file is larger than {max} bytes"),
+        )
+        .into());
     }
     if bytes.is_empty() {
         return Err(ServiceError::invalid_field("file", "the file is empty").into());
     }
-    media::sniff(&bytes, &file_name).map_err(|e| ServiceError::new(ErrorCode::UnsupportedMediaType, format!("{e}; accepted: .txt, .md, .html")))?;
-    let domain = domain.filter(|d| !d.is_empty()).unwrap_or_else(|| rag_core::object_key::FALLBACK_DOMAIN.to_owned());
+    media::sniff(&bytes, &file_name).map_err(|e| {
+        ServiceError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("{e}; accepted: .txt, .md, .html"),
+        )
+    })?;
+    let domain = domain
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| rag_core::object_key::FALLBACK_DOMAIN.to_owned());
     validate::name("domain", &domain)?;
     if state.settings.domain(&domain).is_none() {
-        let known: Vec<&str> = state.settings.domains.iter().map(|d| d.name.as_str()).collect();
-        return Err(ServiceError::invalid_field("domain", format!("unknown domain {domain:?}; known domains: {}", known.join(", "))).into());
+        let known: Vec<&str> = state
+            .settings
+            .domains
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        return Err(ServiceError::invalid_field(
+            "domain",
+            format!(
+                "unknown domain {domain:?}; known domains: {}",
+                known.join(", ")
+            ),
+        )
+        .into());
     }
 
     let tenant = tenant(&state);
@@ -251,7 +328,11 @@ async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiR
 }
 
 fn multipart_error(text: &str, status: StatusCode) -> ApiError {
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::PayloadTooLarge } else { ErrorCode::InvalidArgument };
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ErrorCode::PayloadTooLarge
+    } else {
+        ErrorCode::InvalidArgument
+    };
     ApiError(ServiceError::new(code, format!("malformed upload: {text}")))
 }
 
@@ -261,7 +342,10 @@ struct ListParams {
     domain: Option<String>,
 }
 
-async fn list_documents(State(state): State<AppState>, Query(params): Query<ListParams>) -> ApiResult<Json<Value>> {
+async fn list_documents(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<Value>> {
     let documents = state
         .documents
         .clone()
@@ -275,26 +359,40 @@ async fn list_documents(State(state): State<AppState>, Query(params): Query<List
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     let listed: Vec<Value> = documents.iter().map(document_json).collect();
     for d in &listed {
-        *counts.entry(d["status"].as_str().unwrap_or("unknown")).or_default() += 1;
+        *counts
+            .entry(d["status"].as_str().unwrap_or("unknown"))
+            .or_default() += 1;
     }
     Ok(Json(json!({ "documents": listed, "counts": counts })))
 }
 
-async fn get_document(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_document(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let document = state
         .documents
         .clone()
-        .get_document(GetDocumentRequest { tenant: tenant(&state), id })
+        .get_document(GetDocumentRequest {
+            tenant: tenant(&state),
+            id,
+        })
         .await?
         .into_inner();
     Ok(Json(document_json(&document)))
 }
 
-async fn delete_document(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn delete_document(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let document = state
         .documents
         .clone()
-        .delete_document(DeleteDocumentRequest { tenant: tenant(&state), id })
+        .delete_document(DeleteDocumentRequest {
+            tenant: tenant(&state),
+            id,
+        })
         .await?
         .into_inner();
     let mut body = document_json(&document);
@@ -303,7 +401,13 @@ async fn delete_document(State(state): State<AppState>, Path(id): Path<String>) 
 }
 
 async fn domains(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let domains = state.router.clone().list_domains(ListDomainsRequest {}).await?.into_inner().domains;
+    let domains = state
+        .router
+        .clone()
+        .list_domains(ListDomainsRequest {})
+        .await?
+        .into_inner()
+        .domains;
     Ok(Json(json!({
         "domains": domains.iter().map(|d| json!({ "name": d.name, "description": d.description, "default_tier": d.default_tier })).collect::<Vec<_>>()
     })))
@@ -321,12 +425,24 @@ async fn ready(State(state): State<AppState>) -> Response {
         rag_grpc::check_health(state.documents_channel.clone(), ""),
         state.objects.health(),
     );
-    let checks = json!({ "router": router, "documents": documents, "object_store": objects.is_ok() });
+    let checks =
+        json!({ "router": router, "documents": documents, "object_store": objects.is_ok() });
     let ready = router && documents && objects.is_ok();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let mut response = (status, Json(json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks }))).into_response();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut response = (
+        status,
+        Json(json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks })),
+    )
+        .into_response();
     if !ready {
-        response.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from_static("1"),
+        );
     }
     response
 }

@@ -26,7 +26,10 @@ pub enum GrpcError {
 
 /// A health reporter and the health service it drives; the service name `""` stands for the
 /// whole server, as the gRPC health protocol says.
-pub fn health() -> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+pub fn health() -> (
+    HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
     tonic_health::server::health_reporter()
 }
 

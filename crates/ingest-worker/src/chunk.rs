@@ -20,10 +20,20 @@ pub fn split(text: &str, options: ChunkOptions) -> Vec<Range<usize>> {
     let size = options.size.max(1);
     let mut atoms = Vec::new();
     pieces(text, 0..text.len(), Level::Paragraph, size, &mut atoms);
-    merge(text, &atoms, size, options.overlap.min(size / 2))
+    let mut chunks: Vec<Range<usize>> = Vec::new();
+    for range in merge(text, &atoms, size, options.overlap.min(size / 2))
         .into_iter()
         .filter_map(|r| trim(text, r))
-        .collect()
+    {
+        // Overlap made of blank pieces only can leave a chunk inside the previous one.
+        if chunks
+            .last()
+            .is_none_or(|last| range.end > last.end && range.start > last.start)
+        {
+            chunks.push(range);
+        }
+    }
+    chunks
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -49,8 +59,21 @@ fn pieces(text: &str, range: Range<usize>, level: Level, size: usize, out: &mut 
     let slice = &text[range.clone()];
     let base = range.start;
     let (bounds, next): (Vec<usize>, Level) = match level {
-        Level::Paragraph => (slice.match_indices("\n\n").map(|(i, s)| i + s.len()).collect(), Level::Sentence),
-        Level::Sentence => (slice.split_sentence_bound_indices().map(|(i, _)| i).skip(1).collect(), Level::Word),
+        Level::Paragraph => (
+            slice
+                .match_indices("\n\n")
+                .map(|(i, s)| i + s.len())
+                .collect(),
+            Level::Sentence,
+        ),
+        Level::Sentence => (
+            slice
+                .split_sentence_bound_indices()
+                .map(|(i, _)| i)
+                .skip(1)
+                .collect(),
+            Level::Word,
+        ),
         Level::Word => (
             slice
                 .split_word_bound_indices()
@@ -128,7 +151,10 @@ mod tests {
 
     use super::*;
 
-    const OPTIONS: ChunkOptions = ChunkOptions { size: 40, overlap: 10 };
+    const OPTIONS: ChunkOptions = ChunkOptions {
+        size: 40,
+        overlap: 10,
+    };
 
     #[test]
     fn short_text_is_one_chunk() {
@@ -146,8 +172,15 @@ mod tests {
 
     #[test]
     fn overlap_repeats_the_tail() {
-        let text = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen";
-        let chunks = split(text, ChunkOptions { size: 30, overlap: 12 });
+        let text =
+            "one two three four five six seven eight nine ten eleven twelve thirteen fourteen";
+        let chunks = split(
+            text,
+            ChunkOptions {
+                size: 30,
+                overlap: 12,
+            },
+        );
         assert!(chunks.len() > 2);
         for pair in chunks.windows(2) {
             assert!(pair[1].start < pair[0].end, "no overlap in {pair:?}");
@@ -159,7 +192,8 @@ mod tests {
         for r in chunks {
             covered[r.clone()].iter_mut().for_each(|c| *c = true);
         }
-        text.char_indices().all(|(i, c)| c.is_whitespace() || covered[i])
+        text.char_indices()
+            .all(|(i, c)| c.is_whitespace() || covered[i])
     }
 
     proptest! {

@@ -10,8 +10,8 @@ use rag_config::Settings;
 use rag_core::{DocumentId, ObjectKey, ServiceError, validate};
 use rag_proto::document_service_server::DocumentService;
 use rag_proto::{
-    DeleteDocumentRequest, Document, DocumentRemoval, GetDocumentRequest, IndexJob, ListDocumentsRequest, ListDocumentsResponse,
-    RegisterUploadRequest, index_job,
+    DeleteDocumentRequest, Document, DocumentRemoval, GetDocumentRequest, IndexJob,
+    ListDocumentsRequest, ListDocumentsResponse, RegisterUploadRequest, index_job,
 };
 use tonic::{Request, Response, Status};
 
@@ -37,7 +37,8 @@ fn catalog_error(e: impl std::fmt::Display) -> ServiceError {
 }
 
 fn parse_id(id: &str) -> Result<DocumentId, ServiceError> {
-    id.parse().map_err(|_| ServiceError::invalid_field("id", "document id must be a UUID"))
+    id.parse()
+        .map_err(|_| ServiceError::invalid_field("id", "document id must be a UUID"))
 }
 
 pub fn to_proto(record: DocumentRecord) -> Document {
@@ -90,7 +91,12 @@ impl Documents {
     async fn get(&self, r: GetDocumentRequest) -> Result<Document, ServiceError> {
         validate::name("tenant", &r.tenant)?;
         let id = parse_id(&r.id)?;
-        match self.catalog.get(&r.tenant, id).await.map_err(catalog_error)? {
+        match self
+            .catalog
+            .get(&r.tenant, id)
+            .await
+            .map_err(catalog_error)?
+        {
             Some(record) if record.state != DocumentState::Deleted => Ok(to_proto(record)),
             _ => Err(ServiceError::not_found(format!("document {id} not found"))),
         }
@@ -102,7 +108,11 @@ impl Documents {
         if let Some(domain) = domain {
             validate::name("domain", domain)?;
         }
-        let records = self.catalog.list(&r.tenant, domain).await.map_err(catalog_error)?;
+        let records = self
+            .catalog
+            .list(&r.tenant, domain)
+            .await
+            .map_err(catalog_error)?;
         Ok(ListDocumentsResponse {
             documents: records.into_iter().map(to_proto).collect(),
         })
@@ -114,9 +124,27 @@ impl Documents {
     async fn delete(&self, r: DeleteDocumentRequest) -> Result<Document, ServiceError> {
         validate::name("tenant", &r.tenant)?;
         let id = parse_id(&r.id)?;
-        let record = match self.catalog.mark_deleting(&r.tenant, id).await.map_err(catalog_error)? {
-            Some(record) if record.state != DocumentState::Deleted => record,
-            _ => return Err(ServiceError::not_found(format!("document {id} not found"))),
+        let gone = || ServiceError::not_found(format!("document {id} not found"));
+        match self
+            .catalog
+            .get(&r.tenant, id)
+            .await
+            .map_err(catalog_error)?
+        {
+            None => return Err(gone()),
+            Some(record) if record.state == DocumentState::Deleted => return Err(gone()),
+            // Already on its way out: deleting again changes nothing.
+            Some(record) if record.state == DocumentState::Deleting => return Ok(to_proto(record)),
+            Some(_) => {}
+        }
+        let record = match self
+            .catalog
+            .mark_deleting(&r.tenant, id)
+            .await
+            .map_err(catalog_error)?
+        {
+            Some(record) => record,
+            None => return Err(gone()),
         };
         self.objects
             .delete(&record.object_key)
@@ -143,19 +171,31 @@ impl Documents {
 
 #[tonic::async_trait]
 impl DocumentService for Documents {
-    async fn register_upload(&self, request: Request<RegisterUploadRequest>) -> Result<Response<Document>, Status> {
+    async fn register_upload(
+        &self,
+        request: Request<RegisterUploadRequest>,
+    ) -> Result<Response<Document>, Status> {
         Ok(Response::new(self.register(request.into_inner()).await?))
     }
 
-    async fn get_document(&self, request: Request<GetDocumentRequest>) -> Result<Response<Document>, Status> {
+    async fn get_document(
+        &self,
+        request: Request<GetDocumentRequest>,
+    ) -> Result<Response<Document>, Status> {
         Ok(Response::new(self.get(request.into_inner()).await?))
     }
 
-    async fn list_documents(&self, request: Request<ListDocumentsRequest>) -> Result<Response<ListDocumentsResponse>, Status> {
+    async fn list_documents(
+        &self,
+        request: Request<ListDocumentsRequest>,
+    ) -> Result<Response<ListDocumentsResponse>, Status> {
         Ok(Response::new(self.list(request.into_inner()).await?))
     }
 
-    async fn delete_document(&self, request: Request<DeleteDocumentRequest>) -> Result<Response<Document>, Status> {
+    async fn delete_document(
+        &self,
+        request: Request<DeleteDocumentRequest>,
+    ) -> Result<Response<Document>, Status> {
         Ok(Response::new(self.delete(request.into_inner()).await?))
     }
 }

@@ -80,7 +80,11 @@ fn markdown(text: &str) -> Extracted {
         }
         let level = trimmed.bytes().take_while(|&b| b == b'#').count();
         if !in_fence && (1..=6).contains(&level) && trimmed[level..].starts_with(' ') {
-            let heading = trimmed[level..].trim().trim_end_matches('#').trim().to_owned();
+            let heading = trimmed[level..]
+                .trim()
+                .trim_end_matches('#')
+                .trim()
+                .to_owned();
             if level == 1 && title.is_none() {
                 title = Some(heading.clone());
             }
@@ -104,21 +108,47 @@ fn markdown(text: &str) -> Extracted {
 }
 
 /// Tags whose content is never document text.
-const SKIPPED_TAGS: &[&str] = &["script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg", "iframe", "button"];
+const SKIPPED_TAGS: &[&str] = &[
+    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg",
+    "iframe", "button",
+];
 const BLOCK_TAGS: &[&str] = &[
-    "p", "div", "section", "article", "main", "li", "ul", "ol", "table", "tr", "td", "th", "br", "pre", "blockquote", "dd", "dt", "dl",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "br",
+    "pre",
+    "blockquote",
+    "dd",
+    "dt",
+    "dl",
 ];
 
 /// Main text of an HTML page: `<main>` or `<article>` when present, else `<body>`, without
 /// scripts, styles and navigation; `<h1>`–`<h6>` start sections.
 fn html(text: &str) -> Extracted {
     let document = Html::parse_document(text);
-    let select = |css: &str| Selector::parse(css).ok().and_then(|s| document.select(&s).next());
+    let select = |css: &str| {
+        Selector::parse(css)
+            .ok()
+            .and_then(|s| document.select(&s).next())
+    };
     let title = select("title")
         .map(|t| collapse(&t.text().collect::<String>()))
         .filter(|t| !t.is_empty())
         .or_else(|| select("h1").map(|h| collapse(&h.text().collect::<String>())));
-    let root = select("main").or_else(|| select("article")).or_else(|| select("body"));
+    let root = select("main")
+        .or_else(|| select("article"))
+        .or_else(|| select("body"));
     let mut sections = vec![Section {
         heading: String::new(),
         text: String::new(),
@@ -147,7 +177,9 @@ fn walk(element: ElementRef<'_>, sections: &mut Vec<Section>) {
                 if SKIPPED_TAGS.contains(&name) {
                     continue;
                 }
-                let Some(child) = ElementRef::wrap(child) else { continue };
+                let Some(child) = ElementRef::wrap(child) else {
+                    continue;
+                };
                 if matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6") {
                     sections.push(Section {
                         heading: collapse(&child.text().collect::<String>()),
@@ -183,17 +215,33 @@ mod tests {
 
     #[test]
     fn detects_by_content_before_name() {
-        assert_eq!(detect(b"<!DOCTYPE html><html><body>x</body></html>", "notes.txt"), Ok(DocumentType::Html));
+        assert_eq!(
+            detect(b"<!DOCTYPE html><html><body>x</body></html>", "notes.txt"),
+            Ok(DocumentType::Html)
+        );
         assert_eq!(detect(b"# Title", "notes.md"), Ok(DocumentType::Markdown));
         assert_eq!(detect(b"plain", "notes.txt"), Ok(DocumentType::Text));
-        assert_eq!(detect(b"%PDF-1.7 ...", "report.txt"), Err(ExtractError::Unsupported("PDF".into())));
-        assert!(matches!(detect(b"a\0b", "x.txt"), Err(ExtractError::Unsupported(_))));
-        assert!(matches!(detect(b"col1,col2", "x.csv"), Err(ExtractError::Unsupported(_))));
+        assert_eq!(
+            detect(b"%PDF-1.7 ...", "report.txt"),
+            Err(ExtractError::Unsupported("PDF".into()))
+        );
+        assert!(matches!(
+            detect(b"a\0b", "x.txt"),
+            Err(ExtractError::Unsupported(_))
+        ));
+        assert!(matches!(
+            detect(b"col1,col2", "x.csv"),
+            Err(ExtractError::Unsupported(_))
+        ));
     }
 
     #[test]
     fn markdown_sections_follow_headings() {
-        let doc = extract(b"# Leave policy\nIntro.\n\n## Carry-over\nFive days.\n```\n# not a heading\n```\n", "a.md").unwrap();
+        let doc = extract(
+            b"# Leave policy\nIntro.\n\n## Carry-over\nFive days.\n```\n# not a heading\n```\n",
+            "a.md",
+        )
+        .unwrap();
         assert_eq!(doc.title.as_deref(), Some("Leave policy"));
         let headings: Vec<_> = doc.sections.iter().map(|s| s.heading.as_str()).collect();
         assert_eq!(headings, ["Leave policy", "Carry-over"]);
@@ -208,7 +256,11 @@ mod tests {
             <footer>Copyright</footer></body></html>"#;
         let doc = extract(page, "r.html").unwrap();
         assert_eq!(doc.title.as_deref(), Some("Runbook"));
-        let all: String = doc.sections.iter().map(|s| format!("{}|{}", s.heading, s.text)).collect();
+        let all: String = doc
+            .sections
+            .iter()
+            .map(|s| format!("{}|{}", s.heading, s.text))
+            .collect();
         assert!(all.contains("Roll back with deploy undo."), "{all}");
         assert!(all.contains("- One"), "{all}");
         for junk in ["Home", "Menu", "secret", "color", "Copyright"] {
@@ -218,7 +270,13 @@ mod tests {
 
     #[test]
     fn errors_are_readable() {
-        assert_eq!(extract(b"   \n", "a.txt").unwrap_err().to_string(), "the document contains no text");
-        assert_eq!(extract(&[0xC3, 0x28, b'a'], "a.txt").unwrap_err(), ExtractError::NotUtf8);
+        assert_eq!(
+            extract(b"   \n", "a.txt").unwrap_err().to_string(),
+            "the document contains no text"
+        );
+        assert_eq!(
+            extract(&[0xC3, 0x28, b'a'], "a.txt").unwrap_err(),
+            ExtractError::NotUtf8
+        );
     }
 }

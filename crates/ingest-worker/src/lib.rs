@@ -33,16 +33,23 @@ pub enum IngestError {
 
 /// Serves the document service on `listener` and consumes the documents queue until
 /// `shutdown` resolves.
-pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), IngestError> {
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), IngestError> {
     let worker = Worker::new(&settings)?;
     let documents = Documents::new(&settings)?;
     let (reporter, health) = rag_grpc::health();
-    reporter.set_serving::<DocumentServiceServer<Documents>>().await;
+    reporter
+        .set_serving::<DocumentServiceServer<Documents>>()
+        .await;
 
     let stop = CancellationToken::new();
     let consumer = tokio::spawn(worker.consume(stop.clone()));
     tracing::info!(addr = ?listener.local_addr().ok(), "ingest-worker listening");
-    let routes = tonic::service::Routes::new(DocumentServiceServer::new(documents)).add_service(health);
+    let routes =
+        tonic::service::Routes::new(DocumentServiceServer::new(documents)).add_service(health);
     let served = rag_grpc::serve(listener, routes, shutdown).await;
     stop.cancel();
     if let Err(e) = consumer.await {

@@ -15,12 +15,7 @@ pub fn normalize(text: &str) -> String {
             flush(&mut current, &mut paragraphs);
             continue;
         }
-        let line = standardise_bullet(&line);
-        // A list item or a heading-like short line starts a new line of its own.
-        if line.starts_with("- ") && !current.is_empty() {
-            flush(&mut current, &mut paragraphs);
-        }
-        current.push(line);
+        current.push(standardise_bullet(&line));
     }
     flush(&mut current, &mut paragraphs);
     paragraphs.join("\n\n")
@@ -41,7 +36,10 @@ fn flush(lines: &mut Vec<String>, paragraphs: &mut Vec<String>) {
         if line.starts_with("- ") {
             out.push('\n');
             out.push_str(&line);
-        } else if out.ends_with('-') && ends_with_word_hyphen(&out) && line.starts_with(|c: char| c.is_lowercase()) {
+        } else if out.ends_with('-')
+            && ends_with_word_hyphen(&out)
+            && line.starts_with(|c: char| c.is_lowercase())
+        {
             out.pop();
             out.push_str(&line);
         } else {
@@ -77,12 +75,18 @@ mod tests {
     #[test]
     fn joins_hard_wraps_and_keeps_paragraphs() {
         let text = "Employees accrue leave\nmonthly, in  arrears.\r\n\r\n\n\nSecond   paragraph.\n";
-        assert_eq!(normalize(text), "Employees accrue leave monthly, in arrears.\n\nSecond paragraph.");
+        assert_eq!(
+            normalize(text),
+            "Employees accrue leave monthly, in arrears.\n\nSecond paragraph."
+        );
     }
 
     #[test]
     fn fixes_hyphenation_at_line_ends_only_inside_words() {
-        assert_eq!(normalize("the reimburse-\nment is paid"), "the reimbursement is paid");
+        assert_eq!(
+            normalize("the reimburse-\nment is paid"),
+            "the reimbursement is paid"
+        );
         assert_eq!(normalize("pre-\nApproved"), "pre- Approved");
         assert_eq!(normalize("a range 10 -\nmore"), "a range 10 - more");
     }
@@ -90,6 +94,9 @@ mod tests {
     #[test]
     fn standardises_bullets_and_keeps_items_apart() {
         let text = "Bring:\n• a laptop\n* a badge\n- a charger";
-        assert_eq!(normalize(text), "Bring:\n- a laptop\n- a badge\n- a charger");
+        assert_eq!(
+            normalize(text),
+            "Bring:\n- a laptop\n- a badge\n- a charger"
+        );
     }
 }

@@ -18,9 +18,18 @@ pub struct Prepared {
 /// page number) and are dropped.
 const MIN_ALNUM: usize = 3;
 
-pub fn prepare(bytes: &[u8], key: &ObjectKey, object_key: &str, version: u64, options: ChunkOptions) -> Result<Prepared, ExtractError> {
+pub fn prepare(
+    bytes: &[u8],
+    key: &ObjectKey,
+    object_key: &str,
+    version: u64,
+    options: ChunkOptions,
+) -> Result<Prepared, ExtractError> {
     let extracted = extract::extract(bytes, &key.file_name)?;
-    let title = extracted.title.clone().unwrap_or_else(|| key.file_name.clone());
+    let title = extracted
+        .title
+        .clone()
+        .unwrap_or_else(|| key.file_name.clone());
     let mut chunks = Vec::new();
     // Offsets are in characters of the cleaned document: the sections joined by blank lines.
     let mut document_chars = 0usize;
@@ -37,7 +46,16 @@ pub fn prepare(bytes: &[u8], key: &ObjectKey, object_key: &str, version: u64, op
             let slice = &text[range.clone()];
             let length = slice.chars().count();
             if slice.chars().filter(|c| c.is_alphanumeric()).count() >= MIN_ALNUM {
-                chunks.push(record(key, object_key, version, &title, &section.heading, slice, document_chars + char_cursor, length));
+                chunks.push(record(
+                    key,
+                    object_key,
+                    version,
+                    &title,
+                    &section.heading,
+                    slice,
+                    document_chars + char_cursor,
+                    length,
+                ));
             }
         }
         document_chars += text.chars().count() + 2;
@@ -58,7 +76,16 @@ pub fn prepare(bytes: &[u8], key: &ObjectKey, object_key: &str, version: u64, op
 }
 
 #[allow(clippy::too_many_arguments)]
-fn record(key: &ObjectKey, object_key: &str, version: u64, title: &str, section: &str, text: &str, start: usize, length: usize) -> ChunkRecord {
+fn record(
+    key: &ObjectKey,
+    object_key: &str,
+    version: u64,
+    title: &str,
+    section: &str,
+    text: &str,
+    start: usize,
+    length: usize,
+) -> ChunkRecord {
     let document_id: DocumentId = key.document_id;
     let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     ChunkRecord {
@@ -86,7 +113,17 @@ mod tests {
     fn markdown_becomes_numbered_chunks_with_sections() {
         let key = ObjectKey::for_upload("acme", "hr", "leave.md");
         let text = "# Leave\nEveryone gets 25 days.\n\n## Carry-over\nUp to 5 days carry over until 31 March.\n";
-        let prepared = prepare(text.as_bytes(), &key, &key.to_key(), 3, ChunkOptions { size: 200, overlap: 20 }).unwrap();
+        let prepared = prepare(
+            text.as_bytes(),
+            &key,
+            &key.to_key(),
+            3,
+            ChunkOptions {
+                size: 200,
+                overlap: 20,
+            },
+        )
+        .unwrap();
         assert_eq!(prepared.title, "Leave");
         assert_eq!(prepared.chunks.len(), 2);
         let second = &prepared.chunks[1];
@@ -95,12 +132,27 @@ mod tests {
         assert_eq!(second.version, 3);
         assert!(second.has_consistent_id());
         assert!(second.char_start > prepared.chunks[0].char_end);
-        assert_eq!((second.char_end - second.char_start) as usize, second.text.chars().count());
+        assert_eq!(
+            (second.char_end - second.char_start) as usize,
+            second.text.chars().count()
+        );
     }
 
     #[test]
     fn nothing_but_noise_is_an_error() {
         let key = ObjectKey::for_upload("acme", "hr", "blank.txt");
-        assert_eq!(prepare(b"-\n\n12\n", &key, "k", 1, ChunkOptions { size: 200, overlap: 0 }), Err(ExtractError::Empty));
+        assert_eq!(
+            prepare(
+                b"-\n\n12\n",
+                &key,
+                "k",
+                1,
+                ChunkOptions {
+                    size: 200,
+                    overlap: 0
+                }
+            ),
+            Err(ExtractError::Empty)
+        );
     }
 }

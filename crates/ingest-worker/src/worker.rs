@@ -9,8 +9,8 @@ use rag_backends::rag_catalog::{Catalog, NewUpload, VersionDecision};
 use rag_backends::rag_object_store::{ObjectStore, TENANT_METADATA};
 use rag_backends::rag_queue::{Delivery, Message, Queue};
 use rag_config::Settings;
-use rag_core::s3_event::{self, Notification};
 use rag_core::ObjectKey;
+use rag_core::s3_event::{self, Notification};
 use rag_proto::object_event::Kind;
 use rag_proto::{ChunkBatch, DocumentRemoval, IndexJob, ObjectEvent, index_job};
 use sha2::{Digest, Sha256};
@@ -81,9 +81,10 @@ impl Worker {
                     continue;
                 }
             };
+            let this = &self;
             futures::future::join_all(deliveries.iter().map(|d| async move {
-                let outcome = self.handle(d).await;
-                self.settle(d, outcome).await;
+                let outcome = this.handle(d).await;
+                this.settle(d, outcome).await;
             }))
             .await;
         }
@@ -99,7 +100,9 @@ impl Worker {
             Outcome::Retry(reason) => {
                 let delay = Duration::from_secs(u64::from(delivery.receive_count.min(6)).pow(2));
                 tracing::warn!(message_id = %delivery.message_id, %reason, retry_in = ?delay, "document event will be retried");
-                self.documents.extend_visibility(&delivery.receipt, delay).await
+                self.documents
+                    .extend_visibility(&delivery.receipt, delay)
+                    .await
             }
         };
         if let Err(e) = result {
@@ -141,7 +144,11 @@ impl Worker {
             Ok(None) => return Outcome::Done,
             Err(e) => return Outcome::Retry(format!("object store: {e}")),
         };
-        let tenant = object.metadata.get(TENANT_METADATA).cloned().unwrap_or_else(|| key.tenant.clone());
+        let tenant = object
+            .metadata
+            .get(TENANT_METADATA)
+            .cloned()
+            .unwrap_or_else(|| key.tenant.clone());
         let key = ObjectKey { tenant, ..key };
         let upload = NewUpload {
             id: key.document_id,
@@ -152,7 +159,10 @@ impl Worker {
             size_bytes: object.info.size,
         };
         if object.info.size > self.max_document_bytes {
-            let reason = format!("the document is larger than {} bytes", self.max_document_bytes);
+            let reason = format!(
+                "the document is larger than {} bytes",
+                self.max_document_bytes
+            );
             return self.fail(&key, reason).await;
         }
         let hash = hex::encode(Sha256::digest(&object.bytes));
@@ -167,7 +177,10 @@ impl Worker {
         let options = self.chunk_options;
         let object_key = event.key.clone();
         let parse_key = key.clone();
-        let prepared = tokio::task::spawn_blocking(move || pipeline::prepare(&object.bytes, &parse_key, &object_key, version, options)).await;
+        let prepared = tokio::task::spawn_blocking(move || {
+            pipeline::prepare(&object.bytes, &parse_key, &object_key, version, options)
+        })
+        .await;
         let prepared = match prepared {
             Ok(Ok(prepared)) => prepared,
             Ok(Err(e)) => return self.fail(&key, e.to_string()).await,
@@ -178,7 +191,13 @@ impl Worker {
         let batch_count = u32::try_from(batches.len()).unwrap_or(u32::MAX);
         if let Err(e) = self
             .catalog
-            .set_chunking(&key.tenant, key.document_id, version, u32::try_from(total).unwrap_or(u32::MAX), batch_count)
+            .set_chunking(
+                &key.tenant,
+                key.document_id,
+                version,
+                u32::try_from(total).unwrap_or(u32::MAX),
+                batch_count,
+            )
             .await
         {
             return Outcome::Retry(format!("catalog: {e}"));
@@ -215,7 +234,11 @@ impl Worker {
 
     /// Records why a document failed and dead-letters its event.
     async fn fail(&self, key: &ObjectKey, reason: String) -> Outcome {
-        if let Err(e) = self.catalog.mark_failed(&key.tenant, key.document_id, &reason).await {
+        if let Err(e) = self
+            .catalog
+            .mark_failed(&key.tenant, key.document_id, &reason)
+            .await
+        {
             return Outcome::Retry(format!("catalog: {e}"));
         }
         Outcome::Poison(reason)
@@ -233,7 +256,11 @@ impl Worker {
             Ok(None) => {}
             Err(e) => return Outcome::Retry(format!("object store: {e}")),
         }
-        if let Err(e) = self.catalog.mark_deleting(&key.tenant, key.document_id).await {
+        if let Err(e) = self
+            .catalog
+            .mark_deleting(&key.tenant, key.document_id)
+            .await
+        {
             return Outcome::Retry(format!("catalog: {e}"));
         }
         let job = IndexJob {

@@ -21,7 +21,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error("cannot bind {what}: {source}")]
-    Bind { what: &'static str, source: std::io::Error },
+    Bind {
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error("the {0} stopped during start-up: {1}")]
     ServiceFailed(&'static str, String),
     #[error("the system was not ready within {0:?}: {1}")]
@@ -42,7 +45,9 @@ pub struct System {
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, LaunchError> {
-    TcpListener::bind(addr).await.map_err(|source| LaunchError::Bind { what, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| LaunchError::Bind { what, source })
 }
 
 fn loopback() -> SocketAddr {
@@ -61,9 +66,19 @@ pub async fn start(mut settings: Settings) -> Result<System, LaunchError> {
     let retriever = bind("the retriever", loopback()).await?;
     let embedder = bind("the embedder", loopback()).await?;
     let ingest = bind("the ingest-worker", loopback()).await?;
-    let addr = |l: &TcpListener| l.local_addr().map_err(|source| LaunchError::Bind { what: "a service", source });
-    let (gateway_addr, router_addr, retriever_addr, embedder_addr, ingest_addr) =
-        (addr(&gateway)?, addr(&router)?, addr(&retriever)?, addr(&embedder)?, addr(&ingest)?);
+    let addr = |l: &TcpListener| {
+        l.local_addr().map_err(|source| LaunchError::Bind {
+            what: "a service",
+            source,
+        })
+    };
+    let (gateway_addr, router_addr, retriever_addr, embedder_addr, ingest_addr) = (
+        addr(&gateway)?,
+        addr(&router)?,
+        addr(&retriever)?,
+        addr(&embedder)?,
+        addr(&ingest)?,
+    );
     settings.gateway.listen = gateway_addr;
     settings.gateway.router_url = url(router_addr);
     settings.gateway.documents_url = url(ingest_addr);
@@ -74,12 +89,16 @@ pub async fn start(mut settings: Settings) -> Result<System, LaunchError> {
     settings.retriever.embedder_url = url(embedder_addr);
     settings.embedder.listen = embedder_addr;
     settings.ingest.listen = ingest_addr;
-    std::fs::create_dir_all(&settings.data_dir).map_err(|e| LaunchError::Seed(format!("{}: {e}", settings.data_dir.display())))?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| LaunchError::Seed(format!("{}: {e}", settings.data_dir.display())))?;
 
     let stop = CancellationToken::new();
     let mut services = JoinSet::new();
-    fn spawn<F, E>(set: &mut JoinSet<(&'static str, Result<(), String>)>, name: &'static str, run: F)
-    where
+    fn spawn<F, E>(
+        set: &mut JoinSet<(&'static str, Result<(), String>)>,
+        name: &'static str,
+        run: F,
+    ) where
         F: Future<Output = Result<(), E>> + Send + 'static,
         E: std::fmt::Display,
     {
@@ -87,11 +106,31 @@ pub async fn start(mut settings: Settings) -> Result<System, LaunchError> {
     }
     let s = &settings;
     let stopped = |stop: &CancellationToken| stop.clone().cancelled_owned();
-    spawn(&mut services, "embedder", rag_embedder::run(s.clone(), embedder, stopped(&stop)));
-    spawn(&mut services, "retriever", rag_retriever::run(s.clone(), retriever, stopped(&stop)));
-    spawn(&mut services, "router", rag_router::run(s.clone(), router, stopped(&stop)));
-    spawn(&mut services, "ingest-worker", rag_ingest_worker::run(s.clone(), ingest, stopped(&stop)));
-    spawn(&mut services, "gateway", rag_gateway::run(s.clone(), gateway, stopped(&stop)));
+    spawn(
+        &mut services,
+        "embedder",
+        rag_embedder::run(s.clone(), embedder, stopped(&stop)),
+    );
+    spawn(
+        &mut services,
+        "retriever",
+        rag_retriever::run(s.clone(), retriever, stopped(&stop)),
+    );
+    spawn(
+        &mut services,
+        "router",
+        rag_router::run(s.clone(), router, stopped(&stop)),
+    );
+    spawn(
+        &mut services,
+        "ingest-worker",
+        rag_ingest_worker::run(s.clone(), ingest, stopped(&stop)),
+    );
+    spawn(
+        &mut services,
+        "gateway",
+        rag_gateway::run(s.clone(), gateway, stopped(&stop)),
+    );
     Ok(System {
         settings,
         gateway: gateway_addr,
@@ -118,7 +157,10 @@ impl System {
         let mut waiting: Vec<&str> = Vec::new();
         while started.elapsed() < timeout {
             if let Some(Ok((name, result))) = self.services.try_join_next() {
-                return Err(LaunchError::ServiceFailed(name, result.err().unwrap_or_else(|| "exited".into())));
+                return Err(LaunchError::ServiceFailed(
+                    name,
+                    result.err().unwrap_or_else(|| "exited".into()),
+                ));
             }
             waiting.clear();
             for (name, url) in &urls {
@@ -138,7 +180,10 @@ impl System {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(LaunchError::NotReady(timeout, format!("waiting for {}", waiting.join(", "))))
+        Err(LaunchError::NotReady(
+            timeout,
+            format!("waiting for {}", waiting.join(", ")),
+        ))
     }
 
     /// Resolves when any service stops on its own (an error: they run until shut down).
@@ -208,15 +253,23 @@ pub async fn seed(settings: &Settings, dir: &Path) -> Result<SeedReport, LaunchE
         files.sort_by_key(|e| e.file_name());
         for file in files {
             let name = file.file_name().to_string_lossy().into_owned();
-            let bytes = std::fs::read(file.path()).map_err(|e| LaunchError::Seed(format!("{}: {e}", file.path().display())))?;
+            let bytes = std::fs::read(file.path())
+                .map_err(|e| LaunchError::Seed(format!("{}: {e}", file.path().display())))?;
             let key = ObjectKey::for_upload(&settings.default_tenant, &domain, &name).to_key();
-            let existing = objects.get(&key).await.map_err(|e| LaunchError::Seed(e.to_string()))?;
+            let existing = objects
+                .get(&key)
+                .await
+                .map_err(|e| LaunchError::Seed(e.to_string()))?;
             if existing.is_some_and(|o| o.bytes == bytes) {
                 report.unchanged += 1;
                 continue;
             }
-            let metadata = BTreeMap::from([(TENANT_METADATA.to_owned(), settings.default_tenant.clone())]);
-            objects.put(&key, bytes, metadata).await.map_err(|e| LaunchError::Seed(e.to_string()))?;
+            let metadata =
+                BTreeMap::from([(TENANT_METADATA.to_owned(), settings.default_tenant.clone())]);
+            objects
+                .put(&key, bytes, metadata)
+                .await
+                .map_err(|e| LaunchError::Seed(e.to_string()))?;
             report.uploaded += 1;
         }
     }

@@ -46,7 +46,12 @@ pub enum ObjectStoreError {
 pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     fn bucket(&self) -> &str;
     /// Writes (or overwrites) an object; its `ObjectCreated` event follows.
-    async fn put(&self, key: &str, bytes: Vec<u8>, metadata: BTreeMap<String, String>) -> Result<ObjectInfo, ObjectStoreError>;
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<ObjectInfo, ObjectStoreError>;
     /// `None` when there is no such object.
     async fn get(&self, key: &str) -> Result<Option<StoredObject>, ObjectStoreError>;
     /// Deletes an object if it exists; an `ObjectRemoved` event follows when it did.

@@ -35,7 +35,11 @@ struct Meta {
 
 impl LocalObjectStore {
     /// A store in `root` that sends its events to `notifications`.
-    pub fn open(root: &Path, bucket: &str, notifications: Arc<dyn Queue>) -> Result<Self, ObjectStoreError> {
+    pub fn open(
+        root: &Path,
+        bucket: &str,
+        notifications: Arc<dyn Queue>,
+    ) -> Result<Self, ObjectStoreError> {
         std::fs::create_dir_all(root.join("data"))?;
         std::fs::create_dir_all(root.join("meta"))?;
         Ok(Self {
@@ -49,12 +53,19 @@ impl LocalObjectStore {
     fn paths(&self, key: &str) -> Result<(PathBuf, PathBuf), ObjectStoreError> {
         let relative = Path::new(key);
         let safe = !key.contains('\0')
-            && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
-            && relative.components().all(|c| matches!(c, Component::Normal(_)));
+            && key
+                .split('/')
+                .all(|s| !s.is_empty() && s != "." && s != "..")
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
         if !safe {
             return Err(ObjectStoreError::InvalidKey(key.to_owned()));
         }
-        Ok((self.root.join("data").join(relative), self.root.join("meta").join(format!("{key}.json"))))
+        Ok((
+            self.root.join("data").join(relative),
+            self.root.join("meta").join(format!("{key}.json")),
+        ))
     }
 
     /// S3 sequencers order the events of one key; ours are time-based and strictly increasing.
@@ -63,7 +74,12 @@ impl LocalObjectStore {
         format!("{:016X}{:08X}", now_ms(), n & 0xFFFF_FFFF)
     }
 
-    async fn notify(&self, kind: Kind, event_name: &str, info: &ObjectInfo) -> Result<(), ObjectStoreError> {
+    async fn notify(
+        &self,
+        kind: Kind,
+        event_name: &str,
+        info: &ObjectInfo,
+    ) -> Result<(), ObjectStoreError> {
         let event = ObjectEvent {
             kind: kind.into(),
             event_name: event_name.into(),
@@ -114,7 +130,12 @@ impl ObjectStore for LocalObjectStore {
         &self.bucket
     }
 
-    async fn put(&self, key: &str, bytes: Vec<u8>, metadata: BTreeMap<String, String>) -> Result<ObjectInfo, ObjectStoreError> {
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<ObjectInfo, ObjectStoreError> {
         let (data_path, meta_path) = self.paths(key)?;
         let info = ObjectInfo {
             key: key.to_owned(),
@@ -128,11 +149,13 @@ impl ObjectStore for LocalObjectStore {
             last_modified_ms: info.last_modified_ms,
             metadata,
         };
-        let meta_bytes = serde_json::to_vec(&meta).map_err(|e| ObjectStoreError::CorruptMetadata(e.to_string()))?;
+        let meta_bytes = serde_json::to_vec(&meta)
+            .map_err(|e| ObjectStoreError::CorruptMetadata(e.to_string()))?;
         // Metadata first: an object is visible only once its data is renamed into place.
         write_atomically(&meta_path, &meta_bytes).await?;
         write_atomically(&data_path, &bytes).await?;
-        self.notify(Kind::Created, "ObjectCreated:Put", &info).await?;
+        self.notify(Kind::Created, "ObjectCreated:Put", &info)
+            .await?;
         Ok(info)
     }
 
@@ -176,7 +199,8 @@ impl ObjectStore for LocalObjectStore {
             etag: meta.map(|m| m.etag).unwrap_or_default(),
             last_modified_ms: now_ms(),
         };
-        self.notify(Kind::Removed, "ObjectRemoved:Delete", &info).await
+        self.notify(Kind::Removed, "ObjectRemoved:Delete", &info)
+            .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, ObjectStoreError> {
@@ -193,7 +217,9 @@ impl ObjectStore for LocalObjectStore {
                     if entry.file_type()?.is_dir() {
                         stack.push(path);
                     } else if let Ok(relative) = path.strip_prefix(&data_root) {
-                        let is_tmp = path.extension().is_some_and(|e| e.to_string_lossy().starts_with("tmp-"));
+                        let is_tmp = path
+                            .extension()
+                            .is_some_and(|e| e.to_string_lossy().starts_with("tmp-"));
                         if let (false, Some(key)) = (is_tmp, relative.to_str()) {
                             if key.starts_with(&prefix) {
                                 keys.push(key.to_owned());
@@ -210,7 +236,10 @@ impl ObjectStore for LocalObjectStore {
         let mut objects = Vec::with_capacity(keys.len());
         for key in keys {
             let meta = read_meta(&meta_root.join(format!("{key}.json"))).await?;
-            let size = tokio::fs::metadata(self.root.join("data").join(&key)).await.map(|m| m.len()).unwrap_or(0);
+            let size = tokio::fs::metadata(self.root.join("data").join(&key))
+                .await
+                .map(|m| m.len())
+                .unwrap_or(0);
             objects.push(ObjectInfo {
                 key,
                 size,
@@ -244,8 +273,12 @@ mod tests {
             max_receives: 3,
             ..QueueOptions::default()
         };
-        let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::open(&dir.join("q.db"), "documents", options).unwrap());
-        (LocalObjectStore::open(&dir.join("objects"), "docs", queue.clone()).unwrap(), queue)
+        let queue: Arc<dyn Queue> =
+            Arc::new(SqliteQueue::open(&dir.join("q.db"), "documents", options).unwrap());
+        (
+            LocalObjectStore::open(&dir.join("objects"), "docs", queue.clone()).unwrap(),
+            queue,
+        )
     }
 
     async fn next_event(queue: &Arc<dyn Queue>) -> ObjectEvent {
@@ -264,7 +297,10 @@ mod tests {
         let (store, queue) = store(dir.path()).await;
         let meta = BTreeMap::from([("tenant".to_owned(), "acme".to_owned())]);
         let key = "uploads/hr/id/Leave policy.md";
-        let info = store.put(key, b"hello".to_vec(), meta.clone()).await.unwrap();
+        let info = store
+            .put(key, b"hello".to_vec(), meta.clone())
+            .await
+            .unwrap();
         let event = next_event(&queue).await;
         assert_eq!(event.kind(), Kind::Created);
         assert_eq!(event.key, key);
@@ -274,7 +310,10 @@ mod tests {
         let got = store.get(key).await.unwrap().unwrap();
         assert_eq!(got.bytes, b"hello");
         assert_eq!(got.metadata, meta);
-        assert_eq!(store.list("uploads/").await.unwrap(), vec![ObjectInfo { ..got.info.clone() }]);
+        assert_eq!(
+            store.list("uploads/").await.unwrap(),
+            vec![ObjectInfo { ..got.info.clone() }]
+        );
         assert!(store.list("other/").await.unwrap().is_empty());
 
         store.delete(key).await.unwrap();
@@ -284,7 +323,13 @@ mod tests {
         assert!(store.get(key).await.unwrap().is_none());
         // Deleting what is not there is not an error and emits nothing.
         store.delete(key).await.unwrap();
-        assert!(queue.receive(1, Duration::from_millis(100)).await.unwrap().is_empty());
+        assert!(
+            queue
+                .receive(1, Duration::from_millis(100))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -292,7 +337,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _queue) = store(dir.path()).await;
         for key in ["", "../x", "a/../../x", "/etc/passwd", "a/", "a/./b"] {
-            assert!(matches!(store.put(key, vec![], BTreeMap::new()).await, Err(ObjectStoreError::InvalidKey(_))), "{key:?}");
+            assert!(
+                matches!(
+                    store.put(key, vec![], BTreeMap::new()).await,
+                    Err(ObjectStoreError::InvalidKey(_))
+                ),
+                "{key:?}"
+            );
         }
     }
 }

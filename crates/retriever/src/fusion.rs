@@ -25,37 +25,37 @@ pub enum Method {
 /// are broken by id so the order is deterministic.
 pub fn fuse(dense: &[(Uuid, f32)], keyword: &[(Uuid, f32)], method: Method) -> Vec<Fused> {
     let mut by_id: HashMap<Uuid, Fused> = HashMap::with_capacity(dense.len() + keyword.len());
-    let mut entry = |id: Uuid| {
-        by_id.entry(id).or_insert(Fused {
+    fn entry(map: &mut HashMap<Uuid, Fused>, id: Uuid) -> &mut Fused {
+        map.entry(id).or_insert(Fused {
             id,
             score: 0.0,
             dense: None,
             keyword: None,
         })
-    };
+    }
     match method {
         Method::Weighted { alpha } => {
             let dense_norm = min_max(dense);
             let keyword_norm = min_max(keyword);
             for (&(id, raw), norm) in dense.iter().zip(dense_norm) {
-                let e = entry(id);
+                let e = entry(&mut by_id, id);
                 e.dense = Some(raw);
                 e.score += alpha * norm;
             }
             for (&(id, raw), norm) in keyword.iter().zip(keyword_norm) {
-                let e = entry(id);
+                let e = entry(&mut by_id, id);
                 e.keyword = Some(raw);
                 e.score += (1.0 - alpha) * norm;
             }
         }
         Method::Rrf { k } => {
             for (rank, &(id, raw)) in dense.iter().enumerate() {
-                let e = entry(id);
+                let e = entry(&mut by_id, id);
                 e.dense = Some(raw);
                 e.score += 1.0 / (k + rank as f32 + 1.0);
             }
             for (rank, &(id, raw)) in keyword.iter().enumerate() {
-                let e = entry(id);
+                let e = entry(&mut by_id, id);
                 e.keyword = Some(raw);
                 e.score += 1.0 / (k + rank as f32 + 1.0);
             }
@@ -71,10 +71,18 @@ pub fn fuse(dense: &[(Uuid, f32)], keyword: &[(Uuid, f32)], method: Method) -> V
 fn min_max(list: &[(Uuid, f32)]) -> Vec<f32> {
     let (min, max) = list
         .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(_, s)| (lo.min(s), hi.max(s)));
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(_, s)| {
+            (lo.min(s), hi.max(s))
+        });
     let range = max - min;
     list.iter()
-        .map(|&(_, s)| if range > f32::EPSILON { (s - min) / range } else { 1.0 })
+        .map(|&(_, s)| {
+            if range > f32::EPSILON {
+                (s - min) / range
+            } else {
+                1.0
+            }
+        })
         .collect()
 }
 
@@ -97,12 +105,21 @@ mod tests {
         let dense = [(id(1), 0.9), (id(2), 0.5), (id(3), 0.1)];
         let keyword = [(id(3), 12.0), (id(4), 2.0)];
         let fused = fuse(&dense, &keyword, Method::Weighted { alpha: 0.7 });
-        let score = |n| fused.iter().find(|f| f.id == id(n)).map(|f| f.score).unwrap_or(f32::NAN);
+        let score = |n| {
+            fused
+                .iter()
+                .find(|f| f.id == id(n))
+                .map(|f| f.score)
+                .unwrap_or(f32::NAN)
+        };
         assert!(close(score(1), 0.7));
         assert!(close(score(2), 0.35));
         assert!(close(score(3), 0.3));
         assert!(close(score(4), 0.0));
-        assert_eq!(fused.iter().map(|f| f.id).collect::<Vec<_>>(), vec![id(1), id(2), id(3), id(4)]);
+        assert_eq!(
+            fused.iter().map(|f| f.id).collect::<Vec<_>>(),
+            vec![id(1), id(2), id(3), id(4)]
+        );
         let three = &fused[2];
         assert_eq!((three.dense, three.keyword), (Some(0.1), Some(12.0)));
     }
@@ -111,8 +128,14 @@ mod tests {
     fn alpha_extremes_select_one_side() {
         let dense = [(id(1), 0.9), (id(2), 0.2)];
         let keyword = [(id(2), 5.0), (id(1), 1.0)];
-        assert_eq!(fuse(&dense, &keyword, Method::Weighted { alpha: 1.0 })[0].id, id(1));
-        assert_eq!(fuse(&dense, &keyword, Method::Weighted { alpha: 0.0 })[0].id, id(2));
+        assert_eq!(
+            fuse(&dense, &keyword, Method::Weighted { alpha: 1.0 })[0].id,
+            id(1)
+        );
+        assert_eq!(
+            fuse(&dense, &keyword, Method::Weighted { alpha: 0.0 })[0].id,
+            id(2)
+        );
     }
 
     #[test]
@@ -130,7 +153,14 @@ mod tests {
         assert!(fuse(&[], &[], Method::Weighted { alpha: 0.7 }).is_empty());
         let lone = fuse(&[(id(1), 0.4)], &[], Method::Weighted { alpha: 0.7 });
         assert!(close(lone[0].score, 0.7));
-        let tied = fuse(&[(id(2), 0.5), (id(1), 0.5)], &[], Method::Weighted { alpha: 1.0 });
-        assert_eq!(tied.iter().map(|f| f.id).collect::<Vec<_>>(), vec![id(1), id(2)]);
+        let tied = fuse(
+            &[(id(2), 0.5), (id(1), 0.5)],
+            &[],
+            Method::Weighted { alpha: 1.0 },
+        );
+        assert_eq!(
+            tied.iter().map(|f| f.id).collect::<Vec<_>>(),
+            vec![id(1), id(2)]
+        );
     }
 }

@@ -38,19 +38,29 @@ pub enum RetrieverError {
 }
 
 /// Serves the retriever on `listener` until `shutdown` resolves.
-pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), RetrieverError> {
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RetrieverError> {
     let dimensions = rag_backends::embedding_dimensions(&settings);
     let retriever = Retriever {
         vectors: rag_backends::vector_store(&settings, dimensions)?,
         keywords: rag_backends::keyword_index(&settings)?,
-        embedder: EmbedderServiceClient::new(rag_grpc::lazy_channel(&settings.retriever.embedder_url, Duration::from_secs(10))?),
+        embedder: EmbedderServiceClient::new(rag_grpc::lazy_channel(
+            &settings.retriever.embedder_url,
+            Duration::from_secs(10),
+        )?),
         settings: settings.retriever.clone(),
         default_top_k: settings.router.top_k,
     };
     let (reporter, health) = rag_grpc::health();
-    reporter.set_serving::<RetrieverServiceServer<Retriever>>().await;
+    reporter
+        .set_serving::<RetrieverServiceServer<Retriever>>()
+        .await;
     tracing::info!(addr = ?listener.local_addr().ok(), "retriever listening");
-    let routes = tonic::service::Routes::new(RetrieverServiceServer::new(retriever)).add_service(health);
+    let routes =
+        tonic::service::Routes::new(RetrieverServiceServer::new(retriever)).add_service(health);
     rag_grpc::serve(listener, routes, shutdown).await?;
     Ok(())
 }
@@ -68,10 +78,16 @@ impl Retriever {
     async fn search(&self, request: SearchRequest) -> Result<SearchResponse, ServiceError> {
         let query = request.query.trim();
         if query.is_empty() {
-            return Err(ServiceError::invalid_field("query", "query must not be empty"));
+            return Err(ServiceError::invalid_field(
+                "query",
+                "query must not be empty",
+            ));
         }
         if query.chars().count() > MAX_QUERY_CHARS {
-            return Err(ServiceError::invalid_field("query", format!("query is longer than {MAX_QUERY_CHARS} characters")));
+            return Err(ServiceError::invalid_field(
+                "query",
+                format!("query is longer than {MAX_QUERY_CHARS} characters"),
+            ));
         }
         validate::name("tenant", &request.tenant)?;
         if !request.domain.is_empty() {
@@ -79,16 +95,25 @@ impl Retriever {
         }
         let top_k = match request.top_k {
             0 => self.default_top_k,
-            k if k > MAX_TOP_K => return Err(ServiceError::invalid_field("top_k", format!("top_k must be at most {MAX_TOP_K}"))),
+            k if k > MAX_TOP_K => {
+                return Err(ServiceError::invalid_field(
+                    "top_k",
+                    format!("top_k must be at most {MAX_TOP_K}"),
+                ));
+            }
             k => k,
         } as usize;
         let alpha = request.alpha.unwrap_or(self.settings.alpha);
         if !(0.0..=1.0).contains(&alpha) {
-            return Err(ServiceError::invalid_field("alpha", "alpha must be in [0, 1]"));
+            return Err(ServiceError::invalid_field(
+                "alpha",
+                "alpha must be in [0, 1]",
+            ));
         }
         let mode = request.fusion();
         let filter = SearchFilter::new(request.tenant.clone(), Some(request.domain.clone()));
-        let candidates = (top_k * self.settings.candidates_per_hit as usize).max(self.settings.min_candidates as usize);
+        let candidates = (top_k * self.settings.candidates_per_hit as usize)
+            .max(self.settings.min_candidates as usize);
 
         let want_dense = mode != FusionMode::KeywordOnly;
         let want_keyword = mode != FusionMode::DenseOnly;
@@ -104,7 +129,11 @@ impl Retriever {
             self.vectors
                 .search(&vector, &filter, candidates)
                 .await
-                .map(|hits| hits.into_iter().map(|h| (h.chunk, h.score)).collect::<Vec<_>>())
+                .map(|hits| {
+                    hits.into_iter()
+                        .map(|h| (h.chunk, h.score))
+                        .collect::<Vec<_>>()
+                })
                 .map_err(|e| ServiceError::unavailable(format!("vector store: {e}")))
         };
         let keyword = async {
@@ -114,20 +143,31 @@ impl Retriever {
             self.keywords
                 .search(query, &filter, candidates)
                 .await
-                .map(|hits| hits.into_iter().map(|h| (h.chunk, h.score)).collect::<Vec<_>>())
+                .map(|hits| {
+                    hits.into_iter()
+                        .map(|h| (h.chunk, h.score))
+                        .collect::<Vec<_>>()
+                })
                 .map_err(|e| ServiceError::unavailable(format!("keyword index: {e}")))
         };
         let (dense, keyword) = tokio::try_join!(dense, keyword)?;
 
         let method = match (mode, self.settings.fusion) {
-            (FusionMode::Rrf, _) | (FusionMode::Unspecified, Fusion::Rrf) => Method::Rrf { k: self.settings.rrf_k },
+            (FusionMode::Rrf, _) | (FusionMode::Unspecified, Fusion::Rrf) => Method::Rrf {
+                k: self.settings.rrf_k,
+            },
             (FusionMode::DenseOnly, _) => Method::Weighted { alpha: 1.0 },
             (FusionMode::KeywordOnly, _) => Method::Weighted { alpha: 0.0 },
             _ => Method::Weighted { alpha },
         };
-        let ids = |list: &[(ChunkRecord, f32)]| list.iter().map(|(c, s)| (c.id, *s)).collect::<Vec<_>>();
+        let ids =
+            |list: &[(ChunkRecord, f32)]| list.iter().map(|(c, s)| (c.id, *s)).collect::<Vec<_>>();
         let fused = fusion::fuse(&ids(&dense), &ids(&keyword), method);
-        let mut chunks: HashMap<_, ChunkRecord> = dense.into_iter().chain(keyword).map(|(c, _)| (c.id, c)).collect();
+        let mut chunks: HashMap<_, ChunkRecord> = dense
+            .into_iter()
+            .chain(keyword)
+            .map(|(c, _)| (c.id, c))
+            .collect();
         let hits = fused
             .into_iter()
             .filter_map(|f| {
@@ -165,7 +205,12 @@ impl Retriever {
 #[tonic::async_trait]
 impl RetrieverService for Retriever {
     #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant, domain = %request.get_ref().domain))]
-    async fn search(&self, request: Request<SearchRequest>) -> Result<Response<SearchResponse>, Status> {
-        Ok(Response::new(Retriever::search(self, request.into_inner()).await?))
+    async fn search(
+        &self,
+        request: Request<SearchRequest>,
+    ) -> Result<Response<SearchResponse>, Status> {
+        Ok(Response::new(
+            Retriever::search(self, request.into_inner()).await?,
+        ))
     }
 }

@@ -2,7 +2,10 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = rag_config::Settings::load(rag_config::config_file_from_env().as_deref(), &rag_config::Environment::Process)?;
+    let settings = rag_config::Settings::load(
+        rag_config::config_file_from_env().as_deref(),
+        &rag_config::Environment::Process,
+    )?;
     rag_telemetry::init(&settings.telemetry);
     let listener = tokio::net::TcpListener::bind(settings.retriever.listen).await?;
     rag_retriever::run(settings, listener, rag_telemetry::shutdown_signal()).await?;

@@ -21,8 +21,9 @@ use rag_proto::embedder_service_client::EmbedderServiceClient;
 use rag_proto::retriever_service_client::RetrieverServiceClient;
 use rag_proto::router_service_server::{RouterService, RouterServiceServer};
 use rag_proto::{
-    AnswerEvent, AnswerRequest, AnswerResponse, CacheStatus, Citation, Domain, EmbedRequest, ListDomainsRequest, ListDomainsResponse,
-    ScoredChunk, SearchRequest, TokenDelta, Usage, answer_event,
+    AnswerEvent, AnswerRequest, AnswerResponse, CacheStatus, Citation, Domain, EmbedRequest,
+    ListDomainsRequest, ListDomainsResponse, ScoredChunk, SearchRequest, TokenDelta, Usage,
+    answer_event,
 };
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -44,7 +45,11 @@ pub enum RouterError {
 }
 
 /// Serves the router on `listener` until `shutdown` resolves.
-pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), RouterError> {
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RouterError> {
     let router = Router::new(&settings)?;
     let (reporter, health) = rag_grpc::health();
     reporter.set_serving::<RouterServiceServer<Router>>().await;
@@ -66,8 +71,14 @@ impl Router {
     pub fn new(settings: &Settings) -> Result<Self, RouterError> {
         let timeout = Duration::from_secs(30);
         Ok(Self {
-            retriever: RetrieverServiceClient::new(rag_grpc::lazy_channel(&settings.router.retriever_url, timeout)?),
-            embedder: EmbedderServiceClient::new(rag_grpc::lazy_channel(&settings.router.embedder_url, timeout)?),
+            retriever: RetrieverServiceClient::new(rag_grpc::lazy_channel(
+                &settings.router.retriever_url,
+                timeout,
+            )?),
+            embedder: EmbedderServiceClient::new(rag_grpc::lazy_channel(
+                &settings.router.embedder_url,
+                timeout,
+            )?),
             cache: if settings.cache.enabled {
                 Some(rag_backends::cache(settings)?)
             } else {
@@ -80,25 +91,46 @@ impl Router {
     fn validate(&self, request: &AnswerRequest) -> Result<(), ServiceError> {
         let question = request.question.trim();
         if question.is_empty() {
-            return Err(ServiceError::invalid_field("question", "question must not be empty"));
+            return Err(ServiceError::invalid_field(
+                "question",
+                "question must not be empty",
+            ));
         }
         let max = self.settings.router.max_question_chars;
         if question.chars().count() > max {
-            return Err(ServiceError::invalid_field("question", format!("question is longer than {max} characters")));
+            return Err(ServiceError::invalid_field(
+                "question",
+                format!("question is longer than {max} characters"),
+            ));
         }
         validate::name("tenant", &request.tenant)?;
         if !request.domain.is_empty() && self.settings.domain(&request.domain).is_none() {
-            let known: Vec<&str> = self.settings.domains.iter().map(|d| d.name.as_str()).collect();
+            let known: Vec<&str> = self
+                .settings
+                .domains
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
             return Err(ServiceError::invalid_field(
                 "domain",
-                format!("unknown domain {:?}; known domains: {}", request.domain, known.join(", ")),
+                format!(
+                    "unknown domain {:?}; known domains: {}",
+                    request.domain,
+                    known.join(", ")
+                ),
             ));
         }
         if request.top_k > self.settings.router.max_top_k {
-            return Err(ServiceError::invalid_field("top_k", format!("top_k must be at most {}", self.settings.router.max_top_k)));
+            return Err(ServiceError::invalid_field(
+                "top_k",
+                format!("top_k must be at most {}", self.settings.router.max_top_k),
+            ));
         }
         if request.alpha.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
-            return Err(ServiceError::invalid_field("alpha", "alpha must be in [0, 1]"));
+            return Err(ServiceError::invalid_field(
+                "alpha",
+                "alpha must be in [0, 1]",
+            ));
         }
         Ok(())
     }
@@ -138,7 +170,11 @@ impl Router {
                 query: question.clone(),
                 tenant: request.tenant.clone(),
                 domain: request.domain.clone(),
-                top_k: if request.top_k == 0 { self.settings.router.top_k } else { request.top_k },
+                top_k: if request.top_k == 0 {
+                    self.settings.router.top_k
+                } else {
+                    request.top_k
+                },
                 query_vector: vector,
                 alpha: request.alpha,
                 fusion: 0,
@@ -168,6 +204,8 @@ impl Router {
     fn options(&self) -> extractive::Options {
         extractive::Options {
             min_relevance: self.settings.router.min_relevance,
+            confident_relevance: self.settings.router.confident_relevance,
+            min_support: self.settings.router.min_support,
             max_sentences: self.settings.router.max_answer_sentences,
         }
     }
@@ -175,7 +213,14 @@ impl Router {
     /// The model tier for a question; the complexity analyser refines this.
     fn route(&self, domain: &str) -> (Tier, Vec<String>) {
         match self.settings.domain(domain) {
-            Some(d) => (d.default_tier, vec![format!("domain {} defaults to {}", d.name, d.default_tier.as_str())]),
+            Some(d) => (
+                d.default_tier,
+                vec![format!(
+                    "domain {} defaults to {}",
+                    d.name,
+                    d.default_tier.as_str()
+                )],
+            ),
             None => (Tier::Light, vec!["no domain: light by default".into()]),
         }
     }
@@ -185,7 +230,11 @@ impl Router {
     /// when the epoch cannot be read, so a stale answer is never served.
     async fn cache_key(&self, request: &AnswerRequest) -> Option<String> {
         let cache = self.cache.as_ref()?;
-        let domain = if request.domain.is_empty() { "*" } else { request.domain.as_str() };
+        let domain = if request.domain.is_empty() {
+            "*"
+        } else {
+            request.domain.as_str()
+        };
         let scope = format!("{}/{domain}", request.tenant);
         let epoch = match cache.epoch(&scope).await {
             Ok(epoch) => epoch,
@@ -198,8 +247,18 @@ impl Router {
         hash.update(normalise_question(&request.question).as_bytes());
         hash.update([0]);
         hash.update(request.top_k.to_be_bytes());
-        hash.update(request.alpha.map(f32::to_bits).unwrap_or(u32::MAX).to_be_bytes());
-        Some(format!("answer:{}:{domain}:{epoch}:{}", request.tenant, hex::encode(hash.finalize())))
+        hash.update(
+            request
+                .alpha
+                .map(f32::to_bits)
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        Some(format!(
+            "answer:{}:{domain}:{epoch}:{}",
+            request.tenant,
+            hex::encode(hash.finalize())
+        ))
     }
 
     async fn embed(&self, question: &str) -> Result<Vec<f32>, ServiceError> {
@@ -241,7 +300,11 @@ fn compose(question: &str, hits: &[ScoredChunk], options: extractive::Options) -
     let passages: Vec<Passage<'_>> = hits
         .iter()
         .map(|h| Passage {
-            text: h.chunk.as_ref().map(|c| c.text.as_str()).unwrap_or_default(),
+            text: h
+                .chunk
+                .as_ref()
+                .map(|c| c.text.as_str())
+                .unwrap_or_default(),
             dense: h.dense_score,
             score: h.score,
         })
@@ -329,7 +392,10 @@ impl RouterService for Router {
     type AnswerStream = AnswerStream;
 
     #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant, domain = %request.get_ref().domain))]
-    async fn answer(&self, request: Request<AnswerRequest>) -> Result<Response<Self::AnswerStream>, Status> {
+    async fn answer(
+        &self,
+        request: Request<AnswerRequest>,
+    ) -> Result<Response<Self::AnswerStream>, Status> {
         let response = Router::answer(self, request.into_inner()).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
@@ -351,11 +417,19 @@ impl RouterService for Router {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant, domain = %request.get_ref().domain))]
-    async fn answer_unary(&self, request: Request<AnswerRequest>) -> Result<Response<AnswerResponse>, Status> {
-        Ok(Response::new(Router::answer(self, request.into_inner()).await?))
+    async fn answer_unary(
+        &self,
+        request: Request<AnswerRequest>,
+    ) -> Result<Response<AnswerResponse>, Status> {
+        Ok(Response::new(
+            Router::answer(self, request.into_inner()).await?,
+        ))
     }
 
-    async fn list_domains(&self, _request: Request<ListDomainsRequest>) -> Result<Response<ListDomainsResponse>, Status> {
+    async fn list_domains(
+        &self,
+        _request: Request<ListDomainsRequest>,
+    ) -> Result<Response<ListDomainsResponse>, Status> {
         let domains = self
             .settings
             .domains
@@ -386,7 +460,10 @@ mod tests {
         let pieces = stream_pieces(answer);
         assert_eq!(pieces.len(), 3);
         assert_eq!(pieces.concat(), answer);
-        assert_eq!(stream_pieces(extractive::DONT_KNOW).concat(), extractive::DONT_KNOW);
+        assert_eq!(
+            stream_pieces(extractive::DONT_KNOW).concat(),
+            extractive::DONT_KNOW
+        );
     }
 
     #[test]

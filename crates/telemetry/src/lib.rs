@@ -16,10 +16,19 @@ pub fn init(settings: &TelemetrySettings) {
     let registry = tracing_subscriber::registry().with(filter);
     let result = match settings.log_format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_target(false).compact())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .compact(),
+            )
             .try_init(),
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+            )
             .try_init(),
     };
     // An error only means a subscriber is already installed.
@@ -29,7 +38,8 @@ pub fn init(settings: &TelemetrySettings) {
 /// For tests: logs go to the test harness's captured output when `RAG_TEST_LOG` is set.
 pub fn init_for_tests() {
     if std::env::var_os("RAG_TEST_LOG").is_some() {
-        let filter = EnvFilter::try_from_env("RAG_TEST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+        let filter =
+            EnvFilter::try_from_env("RAG_TEST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
         let _ = tracing_subscriber::registry()
             .with(filter)
             .with(tracing_subscriber::fmt::layer().with_test_writer())

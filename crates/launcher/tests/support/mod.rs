@@ -46,27 +46,61 @@ impl Client {
         }
     }
 
-    pub async fn upload(&self, domain: &str, name: &str, bytes: Vec<u8>) -> anyhow::Result<(u16, Value)> {
+    pub async fn upload(
+        &self,
+        domain: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<(u16, Value)> {
         let form = reqwest::multipart::Form::new()
             .text("domain", domain.to_owned())
-            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
-        let response = self.http.post(format!("{}/v1/documents", self.base)).multipart(form).send().await?;
-        Ok((response.status().as_u16(), response.json().await.unwrap_or(Value::Null)))
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+            );
+        let response = self
+            .http
+            .post(format!("{}/v1/documents", self.base))
+            .multipart(form)
+            .send()
+            .await?;
+        Ok((
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        ))
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
         let response = self.http.get(format!("{}{path}", self.base)).send().await?;
-        Ok((response.status().as_u16(), response.json().await.unwrap_or(Value::Null)))
+        Ok((
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        ))
     }
 
     pub async fn delete(&self, path: &str) -> anyhow::Result<(u16, Value)> {
-        let response = self.http.delete(format!("{}{path}", self.base)).send().await?;
-        Ok((response.status().as_u16(), response.json().await.unwrap_or(Value::Null)))
+        let response = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .send()
+            .await?;
+        Ok((
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        ))
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
-        let response = self.http.post(format!("{}{path}", self.base)).json(body).send().await?;
-        Ok((response.status().as_u16(), response.json().await.unwrap_or(Value::Null)))
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await?;
+        Ok((
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        ))
     }
 
     pub async fn ask(&self, question: &str, domain: Option<&str>) -> anyhow::Result<Value> {
@@ -82,7 +116,11 @@ impl Client {
     }
 
     /// Waits until every listed document is indexed (or one failed).
-    pub async fn wait_indexed(&self, expected: usize, timeout: Duration) -> anyhow::Result<Vec<Value>> {
+    pub async fn wait_indexed(
+        &self,
+        expected: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<Value>> {
         let started = Instant::now();
         loop {
             let (_, list) = self.get("/v1/documents").await?;
@@ -106,11 +144,18 @@ pub fn sample_documents() -> Vec<(String, String, Vec<u8>)> {
     let mut documents = Vec::new();
     let root = repo_root().join("data/documents");
     for domain in ["engineering", "hr", "legal"] {
-        let mut files: Vec<_> = std::fs::read_dir(root.join(domain)).expect("data/documents").filter_map(Result::ok).collect();
+        let mut files: Vec<_> = std::fs::read_dir(root.join(domain))
+            .expect("data/documents")
+            .filter_map(Result::ok)
+            .collect();
         files.sort_by_key(|f| f.file_name());
         for file in files {
             let bytes = std::fs::read(file.path()).expect("a sample document");
-            documents.push((domain.to_owned(), file.file_name().to_string_lossy().into_owned(), bytes));
+            documents.push((
+                domain.to_owned(),
+                file.file_name().to_string_lossy().into_owned(),
+                bytes,
+            ));
         }
     }
     documents
@@ -126,6 +171,10 @@ pub struct Question {
 }
 
 pub fn questions() -> Vec<Question> {
-    let text = std::fs::read_to_string(repo_root().join("data/eval/questions.jsonl")).expect("questions.jsonl");
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a question")).collect()
+    let text = std::fs::read_to_string(repo_root().join("data/eval/questions.jsonl"))
+        .expect("questions.jsonl");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a question"))
+        .collect()
 }

@@ -1,0 +1,402 @@
+//! [`TantivyIndex`]: the tantivy implementation of [`KeywordIndex`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rag_core::{ChunkRecord, DocumentId, SearchFilter};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::directory::error::LockError;
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Field, INDEXED, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
+};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
+
+use crate::analysis::{ANALYZER_NAME, QueryPlan, TextFields, english_analyzer};
+use crate::{KeywordHit, KeywordIndex, KeywordIndexError};
+
+/// Memory budget of the one writer.
+const WRITER_MEMORY_BYTES: usize = 50_000_000;
+/// Indexing threads of the writer. Ingest commits small batches (tens of chunks); with more
+/// threads every commit writes one tiny segment per thread and the merges that follow cost
+/// more than the parallel indexing saves (measured: 5,000 chunks in batches of 64 took 9 s
+/// with one thread and 12 s with two).
+const WRITER_THREADS: usize = 1;
+/// A search never asks tantivy for more than this many hits.
+const MAX_LIMIT: usize = 10_000;
+/// How long `open` retries a busy writer lock (another handle of this process being dropped
+/// on another thread right now) before giving up.
+const LOCK_RETRY_FOR: Duration = Duration::from_secs(5);
+
+/// Field names of the schema.
+mod names {
+    pub const ID: &str = "id";
+    pub const DOCUMENT_ID: &str = "document_id";
+    pub const TENANT: &str = "tenant";
+    pub const DOMAIN: &str = "domain";
+    pub const VERSION: &str = "version";
+    pub const TITLE: &str = "title";
+    pub const SECTION: &str = "section";
+    pub const BODY: &str = "body";
+    pub const RECORD: &str = "record";
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Fields {
+    id: Field,
+    document_id: Field,
+    tenant: Field,
+    domain: Field,
+    version: Field,
+    text: TextFields,
+    record: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER_NAME)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        id: b.add_text_field(names::ID, STRING | STORED),
+        document_id: b.add_text_field(names::DOCUMENT_ID, STRING),
+        tenant: b.add_text_field(names::TENANT, STRING),
+        domain: b.add_text_field(names::DOMAIN, STRING),
+        version: b.add_u64_field(names::VERSION, NumericOptions::from(INDEXED).set_fast()),
+        text: TextFields {
+            title: b.add_text_field(names::TITLE, text.clone()),
+            section: b.add_text_field(names::SECTION, text.clone()),
+            body: b.add_text_field(names::BODY, text),
+        },
+        record: b.add_bytes_field(names::RECORD, STORED),
+    };
+    (b.build(), fields)
+}
+
+/// Open handles by canonical directory, so one process has one writer per directory.
+static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Weak<TantivyIndex>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A tantivy index on disk with its one writer.
+///
+/// Writes (upsert, delete) are serialised through the writer's mutex, commit, and reload the
+/// reader before returning. Searches take a searcher without locking. All tantivy work runs
+/// in `spawn_blocking`.
+pub struct TantivyIndex {
+    /// Itself, so an operation can move an `Arc` into its blocking task (the handle, and
+    /// hence the writer lock, lives until every running operation has finished).
+    me: Weak<TantivyIndex>,
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    analyzer: TextAnalyzer,
+}
+
+impl fmt::Debug for TantivyIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TantivyIndex")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TantivyIndex {
+    /// Opens the index in `dir`, creating the directory and the index when missing.
+    ///
+    /// Within one process every caller gets the same handle while any is alive; once all are
+    /// dropped the next `open` reads the index from disk again. Fails with
+    /// [`KeywordIndexError::Locked`] when another process holds the writer lock.
+    pub fn open(dir: &Path) -> Result<Arc<Self>, KeywordIndexError> {
+        let io = |source| KeywordIndexError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let dir = dir.canonicalize().map_err(io)?;
+
+        let mut registry = REGISTRY.lock();
+        registry.retain(|_, handle| handle.strong_count() > 0);
+        if let Some(existing) = registry.get(&dir).and_then(Weak::upgrade) {
+            return Ok(existing);
+        }
+        let opened = Self::open_uncached(&dir)?;
+        registry.insert(dir, Arc::downgrade(&opened));
+        Ok(opened)
+    }
+
+    /// The canonical directory of this index.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn open_uncached(dir: &Path) -> Result<Arc<Self>, KeywordIndexError> {
+        let (schema, fields) = schema();
+        let directory = MmapDirectory::open(dir).map_err(TantivyError::from)?;
+        let index = Index::open_or_create(directory, schema)?;
+        let analyzer = english_analyzer()?;
+        index.tokenizers().register(ANALYZER_NAME, analyzer.clone());
+
+        let writer = open_writer(&index, dir)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        tracing::info!(dir = %dir.display(), docs = reader.searcher().num_docs(), "keyword index opened");
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            dir: dir.to_path_buf(),
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            analyzer,
+        }))
+    }
+
+    /// Runs `op` on a blocking thread with a strong handle to `self`.
+    async fn blocking<T, F>(&self, op: F) -> Result<T, KeywordIndexError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&TantivyIndex) -> Result<T, KeywordIndexError> + Send + 'static,
+    {
+        let me = self.me.upgrade().ok_or(KeywordIndexError::Closed)?;
+        tokio::task::spawn_blocking(move || op(&me))
+            .await
+            .map_err(|e| KeywordIndexError::Task(e.to_string()))?
+    }
+
+    fn document(&self, chunk: &ChunkRecord) -> Result<TantivyDocument, KeywordIndexError> {
+        let f = &self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.id, chunk.id.to_string());
+        doc.add_text(f.document_id, chunk.document_id.to_string());
+        doc.add_text(f.tenant, &chunk.tenant);
+        doc.add_text(f.domain, &chunk.domain);
+        doc.add_u64(f.version, chunk.version);
+        doc.add_text(f.text.title, &chunk.title);
+        doc.add_text(f.text.section, &chunk.section);
+        doc.add_text(f.text.body, &chunk.text);
+        doc.add_bytes(f.record, &serde_json::to_vec(chunk)?);
+        Ok(doc)
+    }
+
+    /// Filter clauses that match but add nothing to the score.
+    fn filter_clauses(&self, filter: &SearchFilter) -> Vec<(Occur, Box<dyn Query>)> {
+        let mut clauses = vec![(Occur::Must, raw_term(self.fields.tenant, &filter.tenant))];
+        if let Some(domain) = &filter.domain {
+            clauses.push((Occur::Must, raw_term(self.fields.domain, domain)));
+        }
+        clauses
+    }
+
+    /// Applies `ops` with the writer, commits, and reloads the reader. On any failure the
+    /// writer is rolled back so nothing of this batch leaks into a later commit.
+    fn write<F>(&self, ops: F) -> Result<(), KeywordIndexError>
+    where
+        F: FnOnce(&IndexWriter) -> Result<(), KeywordIndexError>,
+    {
+        {
+            let mut writer = self.writer.lock();
+            let result = ops(&writer).and_then(|()| writer.commit().map(drop).map_err(Into::into));
+            if let Err(e) = result {
+                if let Err(rollback) = writer.rollback() {
+                    tracing::warn!(error = %rollback, "keyword index rollback failed");
+                }
+                return Err(e);
+            }
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn upsert_blocking(&self, chunks: &[ChunkRecord]) -> Result<(), KeywordIndexError> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let docs = chunks
+            .iter()
+            .map(|c| {
+                Ok((
+                    Term::from_field_text(self.fields.id, &c.id.to_string()),
+                    self.document(c)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, KeywordIndexError>>()?;
+        self.write(|writer| {
+            // A delete only affects documents added before it, so a repeated id within one
+            // batch also ends up once (the last one wins).
+            for (id, doc) in docs {
+                writer.delete_term(id);
+                writer.add_document(doc)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_blocking(
+        &self,
+        tenant: &str,
+        document_id: DocumentId,
+        keep_version: Option<u64>,
+    ) -> Result<(), KeywordIndexError> {
+        let f = &self.fields;
+        let mut clauses = vec![
+            (
+                Occur::Must,
+                raw_term(f.document_id, &document_id.to_string()),
+            ),
+            (Occur::Must, raw_term(f.tenant, tenant)),
+        ];
+        if let Some(keep) = keep_version {
+            let keep: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_u64(f.version, keep),
+                IndexRecordOption::Basic,
+            ));
+            clauses.push((Occur::MustNot, keep));
+        }
+        let query = BooleanQuery::new(clauses);
+        self.write(|writer| {
+            writer.delete_query(Box::new(query))?;
+            Ok(())
+        })
+    }
+
+    fn search_blocking(
+        &self,
+        query: &str,
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<KeywordHit>, KeywordIndexError> {
+        let plan = QueryPlan::new(&self.analyzer, query);
+        let Some(text_query) = plan.to_query(&self.fields.text) else {
+            return Ok(Vec::new());
+        };
+        let searcher = self.reader.searcher();
+        let num_docs = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+        let limit = limit.min(MAX_LIMIT).min(num_docs);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut clauses = self.filter_clauses(filter);
+        clauses.push((Occur::Must, text_query));
+        let top = searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(limit))?;
+
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let record = doc
+                .get_first(self.fields.record)
+                .and_then(|v| v.as_bytes())
+                .map(serde_json::from_slice::<ChunkRecord>);
+            match record {
+                Some(Ok(chunk)) => hits.push(KeywordHit { chunk, score }),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, dir = %self.dir.display(), "skipping unreadable keyword hit");
+                }
+                None => {
+                    tracing::warn!(dir = %self.dir.display(), "skipping keyword hit without record");
+                }
+            }
+        }
+        Ok(hits)
+    }
+
+    fn count_blocking(&self, filter: &SearchFilter) -> Result<u64, KeywordIndexError> {
+        let query = BooleanQuery::new(self.filter_clauses(filter));
+        let count = self.reader.searcher().search(&query, &Count)?;
+        Ok(u64::try_from(count).unwrap_or(u64::MAX))
+    }
+
+    fn health_blocking(&self) -> Result<(), KeywordIndexError> {
+        std::fs::metadata(self.dir.join("meta.json")).map_err(|source| KeywordIndexError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let _ = self.reader.searcher().num_docs();
+        let _ = self.index.searchable_segment_ids()?;
+        Ok(())
+    }
+}
+
+fn open_writer(index: &Index, dir: &Path) -> Result<IndexWriter, KeywordIndexError> {
+    let started = Instant::now();
+    loop {
+        match index.writer_with_num_threads(WRITER_THREADS, WRITER_MEMORY_BYTES) {
+            Ok(writer) => return Ok(writer),
+            Err(TantivyError::LockFailure(LockError::LockBusy, _)) => {
+                if started.elapsed() >= LOCK_RETRY_FOR {
+                    return Err(KeywordIndexError::Locked {
+                        path: dir.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// An exact match on a raw string field, scored 0 so filters do not change BM25 scores.
+fn raw_term(field: Field, value: &str) -> Box<dyn Query> {
+    let query = TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    );
+    Box::new(ConstScoreQuery::new(Box::new(query), 0.0))
+}
+
+#[async_trait::async_trait]
+impl KeywordIndex for TantivyIndex {
+    async fn upsert(&self, chunks: Vec<ChunkRecord>) -> Result<(), KeywordIndexError> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        self.blocking(move |me| me.upsert_blocking(&chunks)).await
+    }
+
+    async fn search(
+        &self,
+        query: &str,
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<KeywordHit>, KeywordIndexError> {
+        if limit == 0 || query.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = query.to_owned();
+        let filter = filter.clone();
+        self.blocking(move |me| me.search_blocking(&query, &filter, limit))
+            .await
+    }
+
+    async fn delete_document(
+        &self,
+        tenant: &str,
+        document_id: DocumentId,
+        keep_version: Option<u64>,
+    ) -> Result<(), KeywordIndexError> {
+        let tenant = tenant.to_owned();
+        self.blocking(move |me| me.delete_blocking(&tenant, document_id, keep_version))
+            .await
+    }
+
+    async fn count(&self, filter: &SearchFilter) -> Result<u64, KeywordIndexError> {
+        let filter = filter.clone();
+        self.blocking(move |me| me.count_blocking(&filter)).await
+    }
+
+    async fn health(&self) -> Result<(), KeywordIndexError> {
+        self.blocking(TantivyIndex::health_blocking).await
+    }
+}
