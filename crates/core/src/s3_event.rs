@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn round_trips_keys_with_spaces_and_symbols() {
         let e = event("uploads/hr/3b2c/Leave policy (2024) + ü.md");
-        let body = encode(&[e.clone()], "us-east-1");
+        let body = encode(std::slice::from_ref(&e), "us-east-1");
         let text = String::from_utf8(body.clone()).unwrap_or_default();
         assert!(
             text.contains("Leave+policy+%282024%29+%2B+%C3%BC.md"),

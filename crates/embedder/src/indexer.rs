@@ -262,7 +262,7 @@ fn embedding_text(chunk: &ChunkRecord) -> String {
         text.push_str(" — ");
         text.push_str(&chunk.section);
     }
-    text.push_str("\n");
+    text.push('\n');
     text.push_str(&chunk.text);
     text
 }

@@ -36,10 +36,10 @@ impl IntoResponse for ApiError {
             body["field"] = json!(field);
         }
         let mut response = (e.code.http_status(), Json(json!({ "error": body }))).into_response();
-        if let Some(secs) = e.retry_after_secs {
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        if let Some(secs) = e.retry_after_secs
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

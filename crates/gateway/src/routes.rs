@@ -165,7 +165,7 @@ fn sse(
 }
 
 fn answer_json(r: &AnswerResponse) -> Value {
-    let usage = r.usage.clone().unwrap_or_default();
+    let usage = r.usage.unwrap_or_default();
     json!({
         "query_id": r.query_id,
         "answer": r.answer,

@@ -188,16 +188,14 @@ fn walk(element: ElementRef<'_>, sections: &mut Vec<Section>) {
                     continue;
                 }
                 let block = BLOCK_TAGS.contains(&name);
-                if name == "li" {
-                    if let Some(current) = sections.last_mut() {
-                        current.text.push_str("\n- ");
-                    }
+                if name == "li"
+                    && let Some(current) = sections.last_mut()
+                {
+                    current.text.push_str("\n- ");
                 }
                 walk(child, sections);
-                if block {
-                    if let Some(current) = sections.last_mut() {
-                        current.text.push_str("\n\n");
-                    }
+                if block && let Some(current) = sections.last_mut() {
+                    current.text.push_str("\n\n");
                 }
             }
             _ => {}

@@ -220,10 +220,10 @@ impl ObjectStore for LocalObjectStore {
                         let is_tmp = path
                             .extension()
                             .is_some_and(|e| e.to_string_lossy().starts_with("tmp-"));
-                        if let (false, Some(key)) = (is_tmp, relative.to_str()) {
-                            if key.starts_with(&prefix) {
-                                keys.push(key.to_owned());
-                            }
+                        if let (false, Some(key)) = (is_tmp, relative.to_str())
+                            && key.starts_with(&prefix)
+                        {
+                            keys.push(key.to_owned());
                         }
                     }
                 }

@@ -17,8 +17,10 @@ pub fn repo_root() -> PathBuf {
 
 /// Settings for a test system whose data lives in `dir`.
 pub fn settings(dir: &Path) -> Settings {
-    let mut s = Settings::default();
-    s.data_dir = dir.to_path_buf();
+    let mut s = Settings {
+        data_dir: dir.to_path_buf(),
+        ..Settings::default()
+    };
     s.gateway.listen = "127.0.0.1:0".parse().expect("a socket address");
     s.queues.wait_ms = 200;
     s.queues.visibility_timeout_secs = 10;
