@@ -67,6 +67,12 @@ pub async fn run(
 ) -> Result<(), GatewayError> {
     let state = AppState::new(&settings)?;
     tracing::info!(addr = ?listener.local_addr().ok(), "gateway listening");
+    // Nagle's algorithm off: a small response must not wait for the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await?;

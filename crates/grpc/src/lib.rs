@@ -48,9 +48,24 @@ pub async fn serve(
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_routes(routes.add_service(reflection))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(no_delay(listener), shutdown)
         .await?;
     Ok(())
+}
+
+/// Accepted connections with Nagle's algorithm off: small request/response messages must
+/// not wait for the peer's delayed ACK (that costs ~40 ms per call).
+fn no_delay(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        })
+    })
 }
 
 /// A channel that connects on first use and reconnects after failures, so a service can
