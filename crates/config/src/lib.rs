@@ -79,17 +79,56 @@ impl Default for Settings {
             embedder: EmbedderSettings::default(),
             ingest: IngestSettings::default(),
             domains: vec![
+                // Mostly factual look-ups: only a clearly complex question leaves the light tier.
                 DomainSettings::new(
                     "hr",
                     "Human resources: leave, benefits, conduct",
                     Tier::Light,
-                ),
-                DomainSettings::new("legal", "Contracts, privacy and compliance", Tier::Strong),
+                )
+                .with_strong_threshold(3.0),
+                // Strong unless very short (`router.routing.short_question_words`).
+                DomainSettings::new("legal", "Contracts, privacy and compliance", Tier::Strong)
+                    .with_technical_terms(&[
+                        "gdpr",
+                        "nda",
+                        "dpa",
+                        "msa",
+                        "sla",
+                        "indemnity",
+                        "indemnification",
+                        "liability cap",
+                        "governing law",
+                        "jurisdiction",
+                        "data subject",
+                        "subprocessor",
+                        "force majeure",
+                        "warranty",
+                        "termination for convenience",
+                    ]),
                 DomainSettings::new(
                     "engineering",
                     "Runbooks, on-call and API references",
                     Tier::Light,
-                ),
+                )
+                .with_technical_terms(&[
+                    "canary",
+                    "rollback",
+                    "roll back",
+                    "rollout",
+                    "postmortem",
+                    "latency",
+                    "deployment",
+                    "replica",
+                    "failover",
+                    "backup",
+                    "restore",
+                    "migration",
+                    "kubernetes",
+                    "kubectl",
+                    "runbook",
+                    "error rate",
+                    "rate limit",
+                ]),
                 DomainSettings::new("general", "Everything else", Tier::Light),
             ],
         }
@@ -308,6 +347,8 @@ pub struct RouterSettings {
     pub min_support: f32,
     /// Sentences an extractive answer is made of, at most.
     pub max_answer_sentences: usize,
+    /// The complexity analyser that chooses the model tier.
+    pub routing: RoutingSettings,
 }
 
 impl Default for RouterSettings {
@@ -323,6 +364,89 @@ impl Default for RouterSettings {
             confident_relevance: 0.60,
             min_support: 0.95,
             max_answer_sentences: 3,
+            routing: RoutingSettings::default(),
+        }
+    }
+}
+
+/// The rule-based complexity analyser (`[router.routing]`). A question's complexity score is
+/// the weighted sum of its features; each domain picks its tier from its `default_tier`, this
+/// score and its thresholds (a domain's own `strong_threshold` / `short_question_words` win
+/// over the ones here).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// Tier of a question asked in no domain (before its score is looked at).
+    pub default_tier: Tier,
+    /// From this score on, a question of a light-default domain goes to the strong tier; below
+    /// it, a short question of a strong-default domain may go to the light tier.
+    pub strong_threshold: f32,
+    /// In a strong-default domain, a question of at most this many words, with no logical
+    /// operator, a single part and a score below the threshold goes to the light tier.
+    pub short_question_words: usize,
+    /// Words a question may have before its length adds to the score.
+    pub free_words: usize,
+    pub weights: RoutingWeights,
+    /// Technical terms of every domain, matched case-insensitively as whole words (a final
+    /// "s" is allowed); a term may be a phrase ("error rate"). Domains add their own.
+    pub technical_terms: Vec<String>,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        Self {
+            default_tier: Tier::Light,
+            strong_threshold: 2.0,
+            short_question_words: 8,
+            free_words: 12,
+            weights: RoutingWeights::default(),
+            technical_terms: [
+                "api",
+                "sdk",
+                "endpoint",
+                "database",
+                "schema",
+                "timeout",
+                "throughput",
+                "cache",
+                "embedding",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        }
+    }
+}
+
+/// Weights of the complexity score's features (`[router.routing.weights]`), all ≥ 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingWeights {
+    /// Per word beyond `free_words`.
+    pub per_extra_word: f32,
+    /// Per sentence beyond the first.
+    pub per_extra_sentence: f32,
+    /// Times the share of technical terms among the words (counted over at least 10 words,
+    /// so one acronym does not make a three-word question technical).
+    pub technical_density: f32,
+    /// Per logical operator ("if", "unless", "compare", "why", …), at most three counted.
+    pub per_logical_operator: f32,
+    /// Once, for a multi-part question (several question marks, "and also", an enumeration,
+    /// a second question joined by "and how/what/…").
+    pub multi_part: f32,
+    /// Per negation ("not", "never", "without", "…n't"), at most two counted.
+    pub per_negation: f32,
+}
+
+impl Default for RoutingWeights {
+    fn default() -> Self {
+        Self {
+            per_extra_word: 0.08,
+            per_extra_sentence: 0.5,
+            technical_density: 2.0,
+            per_logical_operator: 1.0,
+            multi_part: 1.0,
+            per_negation: 0.5,
         }
     }
 }
@@ -435,6 +559,15 @@ pub struct DomainSettings {
     pub description: String,
     #[serde(default = "default_tier")]
     pub default_tier: Tier,
+    /// This domain's `router.routing.strong_threshold`; unset: the router's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strong_threshold: Option<f32>,
+    /// This domain's `router.routing.short_question_words`; unset: the router's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_question_words: Option<usize>,
+    /// Technical terms of this domain, besides `router.routing.technical_terms`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub technical_terms: Vec<String>,
 }
 
 fn default_tier() -> Tier {
@@ -447,7 +580,25 @@ impl DomainSettings {
             name: name.into(),
             description: description.into(),
             default_tier,
+            strong_threshold: None,
+            short_question_words: None,
+            technical_terms: Vec::new(),
         }
+    }
+
+    pub fn with_strong_threshold(mut self, threshold: f32) -> Self {
+        self.strong_threshold = Some(threshold);
+        self
+    }
+
+    pub fn with_short_question_words(mut self, words: usize) -> Self {
+        self.short_question_words = Some(words);
+        self
+    }
+
+    pub fn with_technical_terms(mut self, terms: &[&str]) -> Self {
+        self.technical_terms = terms.iter().map(|t| (*t).to_owned()).collect();
+        self
     }
 }
 

@@ -67,6 +67,7 @@ impl Settings {
         if self.router.max_answer_sentences == 0 {
             return Err(invalid("router.max_answer_sentences", "must be positive"));
         }
+        self.validate_routing()?;
         if !(0.0..=1.0).contains(&self.retriever.alpha) {
             return Err(invalid("retriever.alpha", "must be in [0, 1]"));
         }
@@ -135,7 +136,69 @@ impl Settings {
                 ));
             }
             let _ = Tier::as_str(domain.default_tier);
+            if domain
+                .strong_threshold
+                .is_some_and(|t| !(t.is_finite() && t > 0.0))
+            {
+                return Err(invalid(
+                    "domains.strong_threshold",
+                    format!("domain {:?}: must be a positive number", domain.name),
+                ));
+            }
+            check_terms("domains.technical_terms", &domain.technical_terms)
+                .map_err(|e| with_domain(e, &domain.name))?;
         }
         Ok(())
+    }
+
+    fn validate_routing(&self) -> Result<(), ConfigError> {
+        let routing = &self.router.routing;
+        if !(routing.strong_threshold.is_finite() && routing.strong_threshold > 0.0) {
+            return Err(invalid(
+                "router.routing.strong_threshold",
+                "must be a positive number",
+            ));
+        }
+        let w = &routing.weights;
+        for (name, weight) in [
+            ("per_extra_word", w.per_extra_word),
+            ("per_extra_sentence", w.per_extra_sentence),
+            ("technical_density", w.technical_density),
+            ("per_logical_operator", w.per_logical_operator),
+            ("multi_part", w.multi_part),
+            ("per_negation", w.per_negation),
+        ] {
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(invalid(
+                    "router.routing.weights",
+                    format!("{name} must be a finite number ≥ 0"),
+                ));
+            }
+        }
+        check_terms("router.routing.technical_terms", &routing.technical_terms)
+    }
+}
+
+/// Technical terms are non-empty words or phrases of at most 8 words.
+fn check_terms(key: &'static str, terms: &[String]) -> Result<(), ConfigError> {
+    for term in terms {
+        let words = term.split_whitespace().count();
+        if words == 0 || words > 8 {
+            return Err(invalid(
+                key,
+                format!("{term:?} must be a word or a phrase of at most 8 words"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn with_domain(error: ConfigError, domain: &str) -> ConfigError {
+    match error {
+        ConfigError::Invalid { key, reason } => ConfigError::Invalid {
+            key,
+            reason: format!("domain {domain:?}: {reason}"),
+        },
+        other => other,
     }
 }

@@ -6,6 +6,7 @@
 //! the indexes directly: retrieval goes through the retriever.
 
 pub mod extractive;
+pub mod routing;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -184,7 +185,7 @@ impl Router {
             .into_inner()
             .hits;
 
-        let (tier, tier_reasons) = self.route(&request.domain);
+        let (tier, tier_reasons) = self.route(&request.domain, &question);
         let mut response = compose(&question, &hits, self.options());
         response.query_id = query_id;
         response.tier = tier.as_str().into();
@@ -210,19 +211,23 @@ impl Router {
         }
     }
 
-    /// The model tier for a question; the complexity analyser refines this.
-    fn route(&self, domain: &str) -> (Tier, Vec<String>) {
-        match self.settings.domain(domain) {
-            Some(d) => (
-                d.default_tier,
-                vec![format!(
-                    "domain {} defaults to {}",
-                    d.name,
-                    d.default_tier.as_str()
-                )],
-            ),
-            None => (Tier::Light, vec!["no domain: light by default".into()]),
-        }
+    /// The model tier for a question: the complexity analyser under its domain's rules.
+    fn route(&self, domain: &str, question: &str) -> (Tier, Vec<String>) {
+        let decision = routing::analyse(
+            question,
+            self.settings.domain(domain),
+            &self.settings.router.routing,
+        );
+        tracing::debug!(
+            tier = decision.tier.as_str(),
+            score = decision.score,
+            threshold = decision.threshold,
+            words = decision.features.words,
+            logical_operators = decision.features.logical_operators,
+            technical_terms = decision.features.technical_terms,
+            "routed"
+        );
+        (decision.tier, decision.reasons)
     }
 
     /// The exact-cache key: tenant, domain, retrieval parameters, the normalised question,
