@@ -291,6 +291,16 @@ pub trait Catalog: Send + Sync + fmt::Debug {
     /// was uploaded again meanwhile (state no longer `deleting`), this does nothing.
     async fn mark_deleted(&self, tenant: &str, id: DocumentId) -> Result<(), CatalogError>;
 
+    /// The version readers may see of each of `ids` (a tenant's documents): the indexed
+    /// version, for documents that have one and are not being deleted. Documents without one
+    /// are absent from the map. Searches keep only chunks of these versions, which makes a
+    /// version switch (and a delete) atomic for readers.
+    async fn visible_versions(
+        &self,
+        tenant: &str,
+        ids: &[DocumentId],
+    ) -> Result<BTreeMap<DocumentId, u64>, CatalogError>;
+
     /// Counts by state (every state, `as_str()` keys, zeros included) for a tenant.
     async fn counts(&self, tenant: &str) -> Result<BTreeMap<String, u64>, CatalogError>;
 

@@ -727,6 +727,39 @@ impl Catalog for SqliteCatalog {
         .await
     }
 
+    async fn visible_versions(
+        &self,
+        tenant: &str,
+        ids: &[DocumentId],
+    ) -> Result<BTreeMap<DocumentId, u64>, CatalogError> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let tenant = tenant.to_owned();
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.read(move |conn| {
+            let placeholders = vec!["?"; ids.len()].join(", ");
+            let mut stmt = conn.prepare(&format!(
+                "SELECT id, version FROM documents
+                  WHERE tenant = ? AND version > 0 AND state NOT IN ('deleting', 'deleted')
+                    AND id IN ({placeholders})"
+            ))?;
+            let values = std::iter::once(&tenant).chain(ids.iter());
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?;
+            let mut visible = BTreeMap::new();
+            for row in rows {
+                let (id, version) = row?;
+                if let (Ok(id), Ok(version)) = (id.parse::<DocumentId>(), u64::try_from(version)) {
+                    visible.insert(id, version);
+                }
+            }
+            Ok(visible)
+        })
+        .await
+    }
+
     async fn counts(&self, tenant: &str) -> Result<BTreeMap<String, u64>, CatalogError> {
         let tenant = tenant.to_owned();
         self.read(move |conn| {

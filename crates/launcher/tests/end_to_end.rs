@@ -179,6 +179,41 @@ async fn upload_ask_delete_restart() -> anyhow::Result<()> {
         .cloned()
         .unwrap_or_default();
     assert_eq!(doc["version"], 1, "{doc}");
+
+    // A changed document becomes version 2, and answers follow it: the old text is gone.
+    let (domain, name, bytes) = documents
+        .iter()
+        .find(|(_, name, _)| name == "parental-leave-policy.txt")
+        .cloned()
+        .unwrap_or_default();
+    let changed = String::from_utf8(bytes)?.replace("6 weeks", "9 weeks");
+    assert!(changed.contains("9 weeks"));
+    let (status, _) = client.upload(&domain, &name, changed.into_bytes()).await?;
+    assert_eq!(status, 202);
+    let id = expected_id(&domain, &name);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, doc) = client.get(&format!("/v1/documents/{id}")).await?;
+        if doc["version"] == 2 && doc["status"] == "indexed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "version 2 was not indexed in time: {doc}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = client
+        .ask(
+            "How much paid leave does the secondary caregiver get after a baby is born?",
+            Some("hr"),
+        )
+        .await?;
+    let text = answer["answer"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("9 weeks") && !text.contains("6 weeks"),
+        "{answer}"
+    );
     system.shutdown().await;
     Ok(())
 }

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rag_backends::rag_catalog::Catalog;
 use rag_backends::rag_keyword_index::KeywordIndex;
 use rag_backends::rag_vector_store::VectorStore;
 use rag_config::{Fusion, RetrieverSettings, Settings};
@@ -47,6 +48,7 @@ pub async fn run(
     let retriever = Retriever {
         vectors: rag_backends::vector_store(&settings, dimensions)?,
         keywords: rag_backends::keyword_index(&settings)?,
+        catalog: rag_backends::catalog(&settings)?,
         embedder: EmbedderServiceClient::new(rag_grpc::lazy_channel(
             &settings.retriever.embedder_url,
             Duration::from_secs(10),
@@ -69,6 +71,7 @@ pub async fn run(
 pub struct Retriever {
     vectors: Arc<dyn VectorStore>,
     keywords: Arc<dyn KeywordIndex>,
+    catalog: Arc<dyn Catalog>,
     embedder: EmbedderServiceClient<Channel>,
     settings: RetrieverSettings,
     default_top_k: u32,
@@ -151,6 +154,7 @@ impl Retriever {
                 .map_err(|e| ServiceError::unavailable(format!("keyword index: {e}")))
         };
         let (dense, keyword) = tokio::try_join!(dense, keyword)?;
+        let (dense, keyword) = self.visible_only(&request.tenant, dense, keyword).await?;
 
         let method = match (mode, self.settings.fusion) {
             (FusionMode::Rrf, _) | (FusionMode::Unspecified, Fusion::Rrf) => Method::Rrf {
@@ -181,6 +185,35 @@ impl Retriever {
             .take(top_k)
             .collect();
         Ok(SearchResponse { hits })
+    }
+
+    /// Keeps only chunks of the version of their document that the catalog says readers see:
+    /// a new version's chunks appear, and the old one's disappear, at the one moment the
+    /// catalog switches; a document being deleted disappears at once.
+    async fn visible_only(
+        &self,
+        tenant: &str,
+        dense: Vec<(ChunkRecord, f32)>,
+        keyword: Vec<(ChunkRecord, f32)>,
+    ) -> Result<(Vec<(ChunkRecord, f32)>, Vec<(ChunkRecord, f32)>), ServiceError> {
+        let mut ids: Vec<_> = dense
+            .iter()
+            .chain(&keyword)
+            .map(|(c, _)| c.document_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let visible = self
+            .catalog
+            .visible_versions(tenant, &ids)
+            .await
+            .map_err(|e| ServiceError::unavailable(format!("document catalog: {e}")))?;
+        let keep = |list: Vec<(ChunkRecord, f32)>| {
+            list.into_iter()
+                .filter(|(c, _)| visible.get(&c.document_id) == Some(&c.version))
+                .collect::<Vec<_>>()
+        };
+        Ok((keep(dense), keep(keyword)))
     }
 
     async fn embed(&self, query: &str) -> Result<Vec<f32>, ServiceError> {

@@ -668,3 +668,51 @@ async fn usable_as_a_trait_object() {
     });
     assert_eq!(err.code, rag_core::ErrorCode::NotFound);
 }
+
+#[tokio::test]
+async fn visible_versions_switch_only_when_indexed_and_vanish_on_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(&dir);
+    let a = upload(TENANT, "hr", "a.md");
+    let b = upload(TENANT, "hr", "b.md");
+    let other = upload("other", "hr", "a.md");
+    let ids = [a.id, b.id, other.id];
+
+    assert!(c.visible_versions(TENANT, &ids).await.unwrap().is_empty());
+    c.begin_version(a.clone(), "sha-1").await.unwrap();
+    // Pending only: nothing visible yet.
+    assert!(c.visible_versions(TENANT, &ids).await.unwrap().is_empty());
+    index_fully(&c, &a, 1, 1).await;
+    c.begin_version(b.clone(), "sha-b").await.unwrap();
+    index_fully(&c, &b, 1, 2).await;
+    c.begin_version(other.clone(), "sha-o").await.unwrap();
+    index_fully(&c, &other, 1, 1).await;
+
+    // A new version of `a` is pending: readers still see version 1 until it is indexed.
+    assert_eq!(
+        c.begin_version(a.clone(), "sha-2").await.unwrap(),
+        VersionDecision::Ingest { version: 2 }
+    );
+    let visible = c.visible_versions(TENANT, &ids).await.unwrap();
+    assert_eq!(visible.get(&a.id), Some(&1));
+    assert_eq!(visible.get(&b.id), Some(&1));
+    assert!(
+        !visible.contains_key(&other.id),
+        "another tenant's document is visible"
+    );
+    index_fully(&c, &a, 2, 1).await;
+    assert_eq!(
+        c.visible_versions(TENANT, &ids).await.unwrap().get(&a.id),
+        Some(&2)
+    );
+
+    // Deleting hides the document at once, before its chunks are gone.
+    c.mark_deleting(TENANT, b.id).await.unwrap();
+    assert!(
+        !c.visible_versions(TENANT, &ids)
+            .await
+            .unwrap()
+            .contains_key(&b.id)
+    );
+    assert!(c.visible_versions(TENANT, &[]).await.unwrap().is_empty());
+}
