@@ -16,8 +16,11 @@ $(MODEL_DIR)/model.safetensors:
 	scripts/fetch-model.sh $(MODEL_DIR)
 
 ## Run the whole system; the sample documents in data/documents are ingested on start.
+# Built with the same targets as `make test`, so both share one set of compiled dependencies
+# (building a single package resolves features differently and recompiles the heavy ones).
 run: models
-	$(CARGO) run -p rag-ctl --bin ragctl -- up
+	$(CARGO) build --workspace --all-targets
+	./target/debug/ragctl up
 
 ## Everything CI checks.
 test: models fmt lint unit
@@ -29,7 +32,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace
 
 ## Forget the embedded system's data (documents, indexes, queues).
 clean-data:
