@@ -154,7 +154,8 @@ impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
             log_format: LogFormat::Text,
-            log_filter: "info".into(),
+            // qdrant-edge logs start-up internals at WARN that say nothing to an operator.
+            log_filter: "info,qdrant_edge=error".into(),
         }
     }
 }
