@@ -25,12 +25,12 @@ pub fn split(text: &str, options: ChunkOptions) -> Vec<Range<usize>> {
         .into_iter()
         .filter_map(|r| trim(text, r))
     {
-        // Overlap made of blank pieces only can leave a chunk inside the previous one.
-        if chunks
-            .last()
-            .is_none_or(|last| range.end > last.end && range.start > last.start)
-        {
-            chunks.push(range);
+        // Overlap made of blank pieces only can make a chunk contain, or sit inside, the
+        // previous one once both are trimmed: keep the larger.
+        match chunks.last_mut() {
+            Some(last) if range.end <= last.end => {}
+            Some(last) if range.start <= last.start => *last = range,
+            _ => chunks.push(range),
         }
     }
     chunks
