@@ -8,22 +8,12 @@ use rag_backends::rag_cache::Cache;
 use rag_backends::rag_catalog::Catalog;
 use rag_backends::rag_embeddings::EmbeddingModel;
 use rag_backends::rag_keyword_index::KeywordIndex;
-use rag_backends::rag_queue::{Delivery, Queue};
+use rag_backends::rag_queue::{self as rag_queue, Delivery, Outcome, Queue};
 use rag_backends::rag_vector_store::{VectorPoint, VectorStore};
 use rag_config::Settings;
 use rag_core::{ChunkRecord, DocumentId};
 use rag_proto::{ChunkBatch, DocumentRemoval, IndexJob, index_job};
 use tokio_util::sync::CancellationToken;
-
-/// How a job ended, which decides what happens to its message.
-#[derive(Debug)]
-enum Outcome {
-    Done,
-    /// The message can never succeed: dead-letter it with the reason.
-    Poison(String),
-    /// A dependency failed: leave the message for redelivery after a pause.
-    Retry(String),
-}
 
 #[derive(Debug, Clone)]
 pub struct Indexer {
@@ -59,48 +49,15 @@ impl Indexer {
         })
     }
 
-    /// Consumes the chunks queue until `stop` is cancelled; a message in progress finishes.
+    /// Consumes the chunks queue until `stop` is cancelled; jobs in progress finish.
     pub async fn consume(self, stop: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
-        while !stop.is_cancelled() {
-            let deliveries = tokio::select! {
-                () = stop.cancelled() => break,
-                received = self.queue.receive(self.receive_batch, self.wait) => received,
-            };
-            let deliveries = match deliveries {
-                Ok(d) => {
-                    backoff = Duration::from_millis(100);
-                    d
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "chunks queue receive failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
-            for delivery in deliveries {
-                self.settle(&delivery, self.handle(&delivery).await).await;
-            }
-        }
-    }
-
-    async fn settle(&self, delivery: &Delivery, outcome: Outcome) {
-        let result = match outcome {
-            Outcome::Done => self.queue.ack(&delivery.receipt).await,
-            Outcome::Poison(reason) => {
-                tracing::error!(message_id = %delivery.message_id, %reason, "index job dead-lettered");
-                self.queue.dead_letter(&delivery.receipt, &reason).await
-            }
-            Outcome::Retry(reason) => {
-                let delay = Duration::from_secs(u64::from(delivery.receive_count.min(6)).pow(2));
-                tracing::warn!(message_id = %delivery.message_id, %reason, retry_in = ?delay, "index job will be retried");
-                self.queue.extend_visibility(&delivery.receipt, delay).await
-            }
-        };
-        if let Err(e) = result {
-            tracing::warn!(message_id = %delivery.message_id, error = %e, "could not settle an index job; it will be redelivered");
-        }
+        let queue = self.queue.clone();
+        let (batch, wait) = (self.receive_batch, self.wait);
+        rag_queue::consume(queue, batch, wait, stop, |delivery| {
+            let this = &self;
+            async move { this.handle(&delivery).await }
+        })
+        .await;
     }
 
     async fn handle(&self, delivery: &Delivery) -> Outcome {

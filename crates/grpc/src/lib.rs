@@ -84,6 +84,29 @@ pub fn lazy_channel(url: &str, request_timeout: Duration) -> Result<Channel, Grp
         .connect_lazy())
 }
 
+/// The embedding of one text from the embedder service (the router and the retriever both
+/// embed questions).
+pub async fn embed_one(
+    client: &rag_proto::embedder_service_client::EmbedderServiceClient<Channel>,
+    text: &str,
+) -> Result<Vec<f32>, rag_core::ServiceError> {
+    let request = rag_proto::EmbedRequest {
+        texts: vec![text.to_owned()],
+    };
+    let response = client
+        .clone()
+        .embed(request)
+        .await
+        .map_err(rag_core::ServiceError::from)?;
+    response
+        .into_inner()
+        .embeddings
+        .into_iter()
+        .next()
+        .map(|e| e.values)
+        .ok_or_else(|| rag_core::ServiceError::internal("the embedder returned no embedding"))
+}
+
 /// Asks a peer's gRPC health service whether `service` (or `""`, the whole server) serves.
 pub async fn check_health(channel: Channel, service: &str) -> bool {
     let mut client = tonic_health::pb::health_client::HealthClient::new(channel);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use prost::Message as _;
 use rag_backends::rag_catalog::{Catalog, NewUpload, VersionDecision};
 use rag_backends::rag_object_store::{ObjectStore, TENANT_METADATA};
-use rag_backends::rag_queue::{Delivery, Message, Queue};
+use rag_backends::rag_queue::{self as rag_queue, Delivery, Message, Outcome, Queue};
 use rag_config::Settings;
 use rag_core::ObjectKey;
 use rag_core::s3_event::{self, Notification};
@@ -18,15 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chunk::ChunkOptions;
 use crate::pipeline;
-
-#[derive(Debug)]
-enum Outcome {
-    Done,
-    /// Can never succeed (bad message or unreadable document): dead-letter with the reason.
-    Poison(String),
-    /// A dependency failed: redeliver later.
-    Retry(String),
-}
 
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -63,51 +54,13 @@ impl Worker {
 
     /// Consumes the documents queue until `stop` is cancelled; messages in progress finish.
     pub async fn consume(self, stop: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
-        while !stop.is_cancelled() {
-            let received = tokio::select! {
-                () = stop.cancelled() => break,
-                received = self.documents.receive(self.concurrency, self.wait) => received,
-            };
-            let deliveries = match received {
-                Ok(d) => {
-                    backoff = Duration::from_millis(100);
-                    d
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "documents queue receive failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
+        let queue = self.documents.clone();
+        let (batch, wait) = (self.concurrency, self.wait);
+        rag_queue::consume(queue, batch, wait, stop, |delivery| {
             let this = &self;
-            futures::future::join_all(deliveries.iter().map(|d| async move {
-                let outcome = this.handle(d).await;
-                this.settle(d, outcome).await;
-            }))
-            .await;
-        }
-    }
-
-    async fn settle(&self, delivery: &Delivery, outcome: Outcome) {
-        let result = match outcome {
-            Outcome::Done => self.documents.ack(&delivery.receipt).await,
-            Outcome::Poison(reason) => {
-                tracing::warn!(message_id = %delivery.message_id, %reason, "document event dead-lettered");
-                self.documents.dead_letter(&delivery.receipt, &reason).await
-            }
-            Outcome::Retry(reason) => {
-                let delay = Duration::from_secs(u64::from(delivery.receive_count.min(6)).pow(2));
-                tracing::warn!(message_id = %delivery.message_id, %reason, retry_in = ?delay, "document event will be retried");
-                self.documents
-                    .extend_visibility(&delivery.receipt, delay)
-                    .await
-            }
-        };
-        if let Err(e) = result {
-            tracing::warn!(message_id = %delivery.message_id, error = %e, "could not settle a document event; it will be redelivered");
-        }
+            async move { this.handle(&delivery).await }
+        })
+        .await;
     }
 
     async fn handle(&self, delivery: &Delivery) -> Outcome {

@@ -17,8 +17,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rag_core::ServiceError;
 
+mod consumer;
 mod sqlite;
 
+pub use consumer::{Outcome, consume};
 pub use sqlite::{QueueOptions, SqliteQueue};
 
 /// The attribute a dead-lettered message carries with the reason it was dead-lettered.

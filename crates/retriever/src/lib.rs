@@ -18,7 +18,7 @@ use rag_config::{Fusion, RetrieverSettings, Settings};
 use rag_core::{ChunkRecord, SearchFilter, ServiceError, validate};
 use rag_proto::embedder_service_client::EmbedderServiceClient;
 use rag_proto::retriever_service_server::{RetrieverService, RetrieverServiceServer};
-use rag_proto::{EmbedRequest, FusionMode, ScoredChunk, SearchRequest, SearchResponse};
+use rag_proto::{FusionMode, ScoredChunk, SearchRequest, SearchResponse};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -217,21 +217,7 @@ impl Retriever {
     }
 
     async fn embed(&self, query: &str) -> Result<Vec<f32>, ServiceError> {
-        let response = self
-            .embedder
-            .clone()
-            .embed(EmbedRequest {
-                texts: vec![query.to_owned()],
-            })
-            .await
-            .map_err(ServiceError::from)?;
-        response
-            .into_inner()
-            .embeddings
-            .into_iter()
-            .next()
-            .map(|e| e.values)
-            .ok_or_else(|| ServiceError::internal("the embedder returned no embedding"))
+        rag_grpc::embed_one(&self.embedder, query).await
     }
 }
 

@@ -22,9 +22,8 @@ use rag_proto::embedder_service_client::EmbedderServiceClient;
 use rag_proto::retriever_service_client::RetrieverServiceClient;
 use rag_proto::router_service_server::{RouterService, RouterServiceServer};
 use rag_proto::{
-    AnswerEvent, AnswerRequest, AnswerResponse, CacheStatus, Citation, Domain, EmbedRequest,
-    ListDomainsRequest, ListDomainsResponse, ScoredChunk, SearchRequest, TokenDelta, Usage,
-    answer_event,
+    AnswerEvent, AnswerRequest, AnswerResponse, CacheStatus, Citation, Domain, ListDomainsRequest,
+    ListDomainsResponse, ScoredChunk, SearchRequest, TokenDelta, Usage, answer_event,
 };
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -267,21 +266,7 @@ impl Router {
     }
 
     async fn embed(&self, question: &str) -> Result<Vec<f32>, ServiceError> {
-        let response = self
-            .embedder
-            .clone()
-            .embed(EmbedRequest {
-                texts: vec![question.to_owned()],
-            })
-            .await
-            .map_err(ServiceError::from)?;
-        response
-            .into_inner()
-            .embeddings
-            .into_iter()
-            .next()
-            .map(|e| e.values)
-            .ok_or_else(|| ServiceError::internal("the embedder returned no embedding"))
+        rag_grpc::embed_one(&self.embedder, question).await
     }
 }
 

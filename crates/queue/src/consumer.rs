@@ -1,0 +1,154 @@
+//! The one consumer loop every queue worker runs: receive a batch, handle its messages
+//! concurrently, and settle each by what its handler says (ack, dead-letter, or redeliver
+//! later with backoff). A receive failure backs off and tries again; it never ends the loop.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{Delivery, Queue};
+
+/// How handling a message ended, which decides what happens to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done: delete the message.
+    Done,
+    /// The message can never succeed (malformed, or its content is unusable): move it to the
+    /// dead-letter queue with this reason.
+    Poison(String),
+    /// A dependency failed: leave the message to be delivered again after a pause that
+    /// grows with its receive count; after `max_receives` the queue dead-letters it.
+    Retry(String),
+}
+
+/// Consumes `queue` until `stop` is cancelled; messages in progress finish first.
+pub async fn consume<F, Fut>(
+    queue: Arc<dyn Queue>,
+    batch: usize,
+    wait: Duration,
+    stop: CancellationToken,
+    handle: F,
+) where
+    F: Fn(Delivery) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let mut backoff = Duration::from_millis(100);
+    while !stop.is_cancelled() {
+        let received = tokio::select! {
+            () = stop.cancelled() => break,
+            received = queue.receive(batch, wait) => received,
+        };
+        let deliveries = match received {
+            Ok(deliveries) => {
+                backoff = Duration::from_millis(100);
+                deliveries
+            }
+            Err(e) => {
+                tracing::warn!(queue = queue.name(), error = %e, "receive failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let queue = &queue;
+        let handle = &handle;
+        futures::future::join_all(deliveries.into_iter().map(|delivery| async move {
+            let (id, receipt, count) = (
+                delivery.message_id.clone(),
+                delivery.receipt.clone(),
+                delivery.receive_count,
+            );
+            let outcome = handle(delivery).await;
+            settle(queue.as_ref(), &id, &receipt, count, outcome).await;
+        }))
+        .await;
+    }
+}
+
+async fn settle(queue: &dyn Queue, id: &str, receipt: &str, receive_count: u32, outcome: Outcome) {
+    let name = queue.name();
+    let result = match outcome {
+        Outcome::Done => queue.ack(receipt).await,
+        Outcome::Poison(reason) => {
+            tracing::warn!(queue = name, message_id = id, %reason, "message dead-lettered");
+            queue.dead_letter(receipt, &reason).await
+        }
+        Outcome::Retry(reason) => {
+            let delay = retry_delay(receive_count);
+            tracing::warn!(queue = name, message_id = id, %reason, retry_in = ?delay, "message will be retried");
+            queue.extend_visibility(receipt, delay).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(queue = name, message_id = id, error = %e, "could not settle a message; it will be redelivered");
+    }
+}
+
+/// 1 s, 4 s, 9 s, … capped at 36 s: long enough for a dependency to come back, short
+/// enough that a message is not parked for long.
+fn retry_delay(receive_count: u32) -> Duration {
+    Duration::from_secs(u64::from(receive_count.clamp(1, 6)).pow(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::{Message, QueueOptions, SqliteQueue};
+
+    #[tokio::test]
+    async fn settles_by_outcome_and_stops_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = QueueOptions::new(Duration::from_secs(30), 3);
+        let queue: Arc<dyn Queue> =
+            Arc::new(SqliteQueue::open(&dir.path().join("q.db"), "jobs", options).unwrap());
+        for body in ["ok", "poison", "retry"] {
+            queue
+                .send(Message::new(body.as_bytes().to_vec()))
+                .await
+                .unwrap();
+        }
+        let stop = CancellationToken::new();
+        let seen = Arc::new(AtomicU32::new(0));
+        let worker = tokio::spawn(consume(
+            queue.clone(),
+            10,
+            Duration::from_millis(50),
+            stop.clone(),
+            {
+                let seen = seen.clone();
+                move |d: Delivery| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        match d.body.as_slice() {
+                            b"ok" => Outcome::Done,
+                            b"poison" => Outcome::Poison("bad".into()),
+                            _ => Outcome::Retry("later".into()),
+                        }
+                    }
+                }
+            },
+        ));
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while seen.load(Ordering::SeqCst) < 3 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        stop.cancel();
+        worker.await.unwrap();
+        let stats = queue.stats().await.unwrap();
+        assert_eq!(
+            (stats.visible, stats.in_flight, stats.dead_lettered),
+            (0, 1, 1),
+            "{stats:?}"
+        );
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(100), Duration::from_secs(36));
+    }
+}
