@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod eval;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rag_config::{Environment, Settings};
@@ -40,6 +42,16 @@ enum Command {
         #[arg(long)]
         no_seed: bool,
     },
+    /// Measure quality on public benchmarks.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Retrieval quality (nDCG@10, Recall@100, MRR@10) on a BEIR dataset, through the real
+    /// ingestion pipeline and retriever.
+    Retrieval(eval::RetrievalArgs),
 }
 
 #[tokio::main]
@@ -63,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
             }
             up(settings, (!no_seed).then_some(seed)).await
         }
+        Command::Eval(EvalCommand::Retrieval(args)) => eval::retrieval(settings, args).await,
     }
 }
 

@@ -1,0 +1,218 @@
+//! `ragctl eval retrieval`: a BEIR dataset through the real system. The corpus goes in as
+//! uploads do (object store → event → ingest-worker → embedder); the test queries go to the
+//! real retriever over gRPC; nDCG@10, Recall@100 and MRR@10 come from `rag-eval`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rag_config::{DomainSettings, Settings, Tier};
+use rag_core::ObjectKey;
+use rag_eval::report::LatencyMs;
+use rag_eval::{BeirDataset, Evaluator, ExperimentLog, ExperimentRecord, RetrievalReport};
+use rag_proto::retriever_service_client::RetrieverServiceClient;
+use rag_proto::{FusionMode, SearchRequest};
+
+/// The domain the corpus is loaded into.
+const DOMAIN: &str = "eval";
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Mode {
+    Bm25,
+    Dense,
+    Hybrid,
+    Rrf,
+}
+
+impl Mode {
+    fn fusion(self) -> FusionMode {
+        match self {
+            Self::Bm25 => FusionMode::KeywordOnly,
+            Self::Dense => FusionMode::DenseOnly,
+            Self::Hybrid => FusionMode::Weighted,
+            Self::Rrf => FusionMode::Rrf,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bm25 => "bm25",
+            Self::Dense => "dense",
+            Self::Hybrid => "hybrid",
+            Self::Rrf => "rrf",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetrievalArgs {
+    /// A dataset in BEIR layout: corpus.jsonl(.gz), queries.jsonl, qrels/test.tsv.
+    #[arg(long)]
+    dataset: PathBuf,
+    #[arg(long, value_enum, default_value = "hybrid")]
+    mode: Mode,
+    /// Dense weight of hybrid fusion (default: the configured one).
+    #[arg(long)]
+    alpha: Option<f32>,
+    /// Chunks retrieved per query (documents are ranked by their best chunk).
+    #[arg(long, default_value_t = 100)]
+    top_k: u32,
+    /// Where the loaded corpus is kept (a second run reuses it); default `.rag-data/eval/<dataset>`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn retrieval(mut settings: Settings, args: RetrievalArgs) -> anyhow::Result<()> {
+    let dataset = BeirDataset::open(&args.dataset)
+        .with_context(|| format!("cannot open {}", args.dataset.display()))?;
+    let name = args
+        .dataset
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
+    settings.data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".rag-data/eval").join(&name));
+    settings.gateway.listen = "127.0.0.1:0".parse()?;
+    if settings.domain(DOMAIN).is_none() {
+        settings.domains.push(DomainSettings::new(
+            DOMAIN,
+            "evaluation corpus",
+            Tier::Light,
+        ));
+    }
+    let mut system = rag_launcher::start(settings).await?;
+    system.wait_ready(Duration::from_secs(120)).await?;
+    let result = run(&system.settings, &dataset, &name, &args).await;
+    system.shutdown().await;
+    result
+}
+
+async fn run(
+    settings: &Settings,
+    dataset: &BeirDataset,
+    name: &str,
+    args: &RetrievalArgs,
+) -> anyhow::Result<()> {
+    let tenant = settings.default_tenant.clone();
+    let objects = rag_backends::object_store(settings)?;
+    let catalog = rag_backends::catalog(settings)?;
+
+    // Load: every document as an upload of `<id>.txt` (title, blank line, text).
+    let started = Instant::now();
+    let mut file_to_id: HashMap<String, String> = HashMap::new();
+    let (mut queued, mut unchanged) = (0usize, 0usize);
+    for document in dataset.corpus()? {
+        let document = document?;
+        let file = format!("{}.txt", document.id.replace(['/', '\\', '\0'], "_"));
+        let key = ObjectKey::for_upload(&tenant, DOMAIN, &file).to_key();
+        let body = format!("{}\n\n{}", document.title, document.text).into_bytes();
+        file_to_id.insert(file, document.id);
+        if objects.get(&key).await?.is_some_and(|o| o.bytes == body) {
+            unchanged += 1;
+            continue;
+        }
+        let metadata = BTreeMap::from([("tenant".to_owned(), tenant.clone())]);
+        objects.put(&key, body, metadata).await?;
+        queued += 1;
+    }
+    let docs = file_to_id.len();
+    eprintln!(
+        "{docs} documents: {queued} queued, {unchanged} unchanged ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    let mut last_report = Instant::now();
+    loop {
+        let counts = catalog.counts(&tenant).await?;
+        let count = |s: &str| counts.get(s).copied().unwrap_or(0) as usize;
+        let (indexed, failed) = (count("indexed"), count("failed"));
+        if indexed + failed >= docs {
+            eprintln!(
+                "indexed {indexed}, failed {failed} after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        if last_report.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "indexed {indexed} of {docs} ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Query: documents ranked by their best chunk.
+    let retriever = RetrieverServiceClient::new(rag_grpc::lazy_channel(
+        &settings.router.retriever_url,
+        Duration::from_secs(30),
+    )?);
+    let mut evaluator = Evaluator::new(dataset.qrels());
+    let mut latencies = Vec::with_capacity(dataset.queries().len());
+    for query in dataset.queries() {
+        let request = SearchRequest {
+            query: query.text.clone(),
+            tenant: tenant.clone(),
+            domain: DOMAIN.into(),
+            top_k: args.top_k,
+            query_vector: Vec::new(),
+            alpha: args.alpha,
+            fusion: args.mode.fusion().into(),
+        };
+        let started = Instant::now();
+        let hits = retriever.clone().search(request).await?.into_inner().hits;
+        latencies.push(started.elapsed());
+        let mut seen = HashSet::new();
+        let ranking: Vec<&str> = hits
+            .iter()
+            .filter_map(|h| h.chunk.as_ref())
+            .filter_map(|c| c.object_key.rsplit('/').next())
+            .filter_map(|file| file_to_id.get(file).map(String::as_str))
+            .filter(|id| seen.insert(*id))
+            .collect();
+        evaluator.add(&query.id, &ranking)?;
+    }
+    let evaluation = evaluator.finish();
+    if evaluation.queries() == 0 {
+        bail!("no query had relevance judgments");
+    }
+    let mut params = BTreeMap::from([
+        ("dataset".to_owned(), name.to_owned()),
+        ("top_k".to_owned(), args.top_k.to_string()),
+        (
+            "chunk_size".to_owned(),
+            settings.ingest.chunk_size.to_string(),
+        ),
+        (
+            "chunk_overlap".to_owned(),
+            settings.ingest.chunk_overlap.to_string(),
+        ),
+    ]);
+    params.insert(
+        "alpha".into(),
+        args.alpha.unwrap_or(settings.retriever.alpha).to_string(),
+    );
+    let report = RetrievalReport::from_evaluation(
+        args.mode.name(),
+        &evaluation,
+        docs,
+        LatencyMs::from_samples(&latencies),
+        params,
+    );
+    println!("{report}");
+    if let Err(e) = ExperimentLog::in_data_dir(std::path::Path::new(".rag-data"))
+        .append(&ExperimentRecord::from_retrieval(&report))
+    {
+        eprintln!("could not record the experiment: {e}");
+    }
+    if args.json {
+        println!("{}", report.to_json_line()?);
+    }
+    Ok(())
+}
