@@ -151,19 +151,23 @@ impl Indexer {
         id: DocumentId,
         version: u64,
     ) -> Outcome {
-        if let Err(e) = self
-            .vectors
-            .delete_document(tenant, id, Some(version))
-            .await
-        {
-            return Outcome::Retry(format!("vector store: {e}"));
-        }
-        if let Err(e) = self
-            .keywords
-            .delete_document(tenant, id, Some(version))
-            .await
-        {
-            return Outcome::Retry(format!("keyword index: {e}"));
+        // Version 1 has no older versions to retire (versions start at 1 and are never
+        // reused): skipping the deletes saves two index commits per new document.
+        if version > 1 {
+            if let Err(e) = self
+                .vectors
+                .delete_document(tenant, id, Some(version))
+                .await
+            {
+                return Outcome::Retry(format!("vector store: {e}"));
+            }
+            if let Err(e) = self
+                .keywords
+                .delete_document(tenant, id, Some(version))
+                .await
+            {
+                return Outcome::Retry(format!("keyword index: {e}"));
+            }
         }
         if let Err(e) = self.catalog.mark_indexed(tenant, id, version).await {
             return Outcome::Retry(format!("catalog: {e}"));
