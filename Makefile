@@ -5,6 +5,7 @@
 
 MODEL_DIR ?= .cache/models/all-minilm-l6-v2
 CARGO     ?= cargo
+TARGET    := $(or $(CARGO_TARGET_DIR),target)
 export RAG_MODEL_DIR := $(abspath $(MODEL_DIR))
 
 .PHONY: run test models fmt lint unit clean-data
@@ -20,7 +21,7 @@ $(MODEL_DIR)/model.safetensors:
 # (building a single package resolves features differently and recompiles the heavy ones).
 run: models
 	$(CARGO) build --workspace --all-targets
-	./target/debug/ragctl up
+	$(TARGET)/debug/ragctl up
 
 ## Everything CI checks.
 test: models fmt lint unit
