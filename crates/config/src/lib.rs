@@ -455,7 +455,11 @@ impl Default for RoutingWeights {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fusion {
+    /// alpha-weighted, each side min-max normalised per query.
     Weighted,
+    /// alpha-weighted, each side z-score normalised per query.
+    Zscore,
+    /// Reciprocal rank fusion.
     Rrf,
 }
 

@@ -198,6 +198,10 @@ async fn run(
         "alpha".into(),
         args.alpha.unwrap_or(settings.retriever.alpha).to_string(),
     );
+    params.insert(
+        "fusion".into(),
+        format!("{:?}", settings.retriever.fusion).to_lowercase(),
+    );
     let report = RetrievalReport::from_evaluation(
         args.mode.name(),
         &evaluation,

@@ -17,6 +17,9 @@ pub struct Fused {
 pub enum Method {
     /// `alpha * dense + (1 - alpha) * keyword`, each min-max normalised over its list.
     Weighted { alpha: f32 },
+    /// `alpha * dense + (1 - alpha) * keyword`, each z-score normalised over its list (a
+    /// chunk missing from a list gets that list's lowest z-score).
+    Zscore { alpha: f32 },
     /// Σ 1 / (k + rank), rank from 1.
     Rrf { k: f32 },
 }
@@ -48,6 +51,30 @@ pub fn fuse(dense: &[(Uuid, f32)], keyword: &[(Uuid, f32)], method: Method) -> V
                 e.score += (1.0 - alpha) * norm;
             }
         }
+        Method::Zscore { alpha } => {
+            let dense_z = z_scores(dense);
+            let keyword_z = z_scores(keyword);
+            let floor = |z: &[f32]| z.iter().copied().fold(0.0f32, f32::min);
+            let (dense_floor, keyword_floor) = (floor(&dense_z), floor(&keyword_z));
+            for (&(id, raw), z) in dense.iter().zip(&dense_z) {
+                let e = entry(&mut by_id, id);
+                e.dense = Some(raw);
+                e.score += alpha * z;
+            }
+            for (&(id, raw), z) in keyword.iter().zip(&keyword_z) {
+                let e = entry(&mut by_id, id);
+                e.keyword = Some(raw);
+                e.score += (1.0 - alpha) * z;
+            }
+            for e in by_id.values_mut() {
+                if e.dense.is_none() {
+                    e.score += alpha * dense_floor;
+                }
+                if e.keyword.is_none() {
+                    e.score += (1.0 - alpha) * keyword_floor;
+                }
+            }
+        }
         Method::Rrf { k } => {
             for (rank, &(id, raw)) in dense.iter().enumerate() {
                 let e = entry(&mut by_id, id);
@@ -64,6 +91,25 @@ pub fn fuse(dense: &[(Uuid, f32)], keyword: &[(Uuid, f32)], method: Method) -> V
     let mut fused: Vec<Fused> = by_id.into_values().collect();
     fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
     fused
+}
+
+/// (s − mean) / standard deviation; all zeros when the scores do not vary.
+fn z_scores(list: &[(Uuid, f32)]) -> Vec<f32> {
+    if list.is_empty() {
+        return Vec::new();
+    }
+    let n = list.len() as f32;
+    let mean = list.iter().map(|&(_, s)| s).sum::<f32>() / n;
+    let std = (list.iter().map(|&(_, s)| (s - mean).powi(2)).sum::<f32>() / n).sqrt();
+    list.iter()
+        .map(|&(_, s)| {
+            if std > f32::EPSILON {
+                (s - mean) / std
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// Min-max normalisation to [0, 1]. A list whose scores are all equal normalises to 1
@@ -136,6 +182,28 @@ mod tests {
             fuse(&dense, &keyword, Method::Weighted { alpha: 0.0 })[0].id,
             id(2)
         );
+    }
+
+    #[test]
+    fn zscore_by_hand() {
+        // dense 0.9, 0.5, 0.1: mean 0.5, std 0.3266 ⇒ z 1.2247, 0, −1.2247
+        // keyword 12 (id 3), 2 (id 4): mean 7, std 5 ⇒ z 1, −1
+        let dense = [(id(1), 0.9), (id(2), 0.5), (id(3), 0.1)];
+        let keyword = [(id(3), 12.0), (id(4), 2.0)];
+        let fused = fuse(&dense, &keyword, Method::Zscore { alpha: 0.5 });
+        let score = |n| {
+            fused
+                .iter()
+                .find(|f| f.id == id(n))
+                .map(|f| f.score)
+                .unwrap_or(f32::NAN)
+        };
+        // 1: 0.5 × 1.2247 + 0.5 × (−1) (missing from keyword: its lowest z)
+        assert!((score(1) - (0.5 * 1.224_745 - 0.5)).abs() < 1e-4);
+        assert!((score(3) - (0.5 * -1.224_745 + 0.5)).abs() < 1e-4);
+        // 4: 0.5 × (−1.2247) (missing from dense) + 0.5 × (−1)
+        assert!((score(4) - (-0.5 * 1.224_745 - 0.5)).abs() < 1e-4);
+        assert_eq!(fused.last().map(|f| f.id), Some(id(4)));
     }
 
     #[test]

@@ -162,6 +162,7 @@ impl Retriever {
             },
             (FusionMode::DenseOnly, _) => Method::Weighted { alpha: 1.0 },
             (FusionMode::KeywordOnly, _) => Method::Weighted { alpha: 0.0 },
+            (_, Fusion::Zscore) => Method::Zscore { alpha },
             _ => Method::Weighted { alpha },
         };
         let ids =
