@@ -27,70 +27,82 @@ pub enum Method {
 /// Fuses two lists of (id, raw score), each sorted best first. Returns best first; ties
 /// are broken by id so the order is deterministic.
 pub fn fuse(dense: &[(Uuid, f32)], keyword: &[(Uuid, f32)], method: Method) -> Vec<Fused> {
+    // Each method gives every hit of a list its (weighted) share of the fused score, and a
+    // share for the chunks the list did not find.
+    let (dense_parts, keyword_parts, dense_missing, keyword_missing) = match method {
+        Method::Weighted { alpha } => (
+            scaled(min_max(dense), alpha),
+            scaled(min_max(keyword), 1.0 - alpha),
+            0.0,
+            0.0,
+        ),
+        Method::Zscore { alpha } => {
+            let (d, k) = (z_scores(dense), z_scores(keyword));
+            let floor = |z: &[f32]| z.iter().copied().fold(0.0f32, f32::min);
+            let missing = (alpha * floor(&d), (1.0 - alpha) * floor(&k));
+            (
+                scaled(d, alpha),
+                scaled(k, 1.0 - alpha),
+                missing.0,
+                missing.1,
+            )
+        }
+        Method::Rrf { k } => (
+            reciprocal_ranks(dense.len(), k),
+            reciprocal_ranks(keyword.len(), k),
+            0.0,
+            0.0,
+        ),
+    };
     let mut by_id: HashMap<Uuid, Fused> = HashMap::with_capacity(dense.len() + keyword.len());
-    fn entry(map: &mut HashMap<Uuid, Fused>, id: Uuid) -> &mut Fused {
-        map.entry(id).or_insert(Fused {
+    for (&(id, raw), part) in dense.iter().zip(dense_parts) {
+        let e = by_id.entry(id).or_insert_with(|| Fused::empty(id));
+        e.dense = Some(raw);
+        e.score += part;
+    }
+    for (&(id, raw), part) in keyword.iter().zip(keyword_parts) {
+        let e = by_id.entry(id).or_insert_with(|| Fused::empty(id));
+        e.keyword = Some(raw);
+        e.score += part;
+    }
+    let mut fused: Vec<Fused> = by_id
+        .into_values()
+        .map(|mut f| {
+            f.score += if f.dense.is_none() {
+                dense_missing
+            } else {
+                0.0
+            };
+            f.score += if f.keyword.is_none() {
+                keyword_missing
+            } else {
+                0.0
+            };
+            f
+        })
+        .collect();
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    fused
+}
+
+impl Fused {
+    fn empty(id: Uuid) -> Self {
+        Self {
             id,
             score: 0.0,
             dense: None,
             keyword: None,
-        })
-    }
-    match method {
-        Method::Weighted { alpha } => {
-            let dense_norm = min_max(dense);
-            let keyword_norm = min_max(keyword);
-            for (&(id, raw), norm) in dense.iter().zip(dense_norm) {
-                let e = entry(&mut by_id, id);
-                e.dense = Some(raw);
-                e.score += alpha * norm;
-            }
-            for (&(id, raw), norm) in keyword.iter().zip(keyword_norm) {
-                let e = entry(&mut by_id, id);
-                e.keyword = Some(raw);
-                e.score += (1.0 - alpha) * norm;
-            }
-        }
-        Method::Zscore { alpha } => {
-            let dense_z = z_scores(dense);
-            let keyword_z = z_scores(keyword);
-            let floor = |z: &[f32]| z.iter().copied().fold(0.0f32, f32::min);
-            let (dense_floor, keyword_floor) = (floor(&dense_z), floor(&keyword_z));
-            for (&(id, raw), z) in dense.iter().zip(&dense_z) {
-                let e = entry(&mut by_id, id);
-                e.dense = Some(raw);
-                e.score += alpha * z;
-            }
-            for (&(id, raw), z) in keyword.iter().zip(&keyword_z) {
-                let e = entry(&mut by_id, id);
-                e.keyword = Some(raw);
-                e.score += (1.0 - alpha) * z;
-            }
-            for e in by_id.values_mut() {
-                if e.dense.is_none() {
-                    e.score += alpha * dense_floor;
-                }
-                if e.keyword.is_none() {
-                    e.score += (1.0 - alpha) * keyword_floor;
-                }
-            }
-        }
-        Method::Rrf { k } => {
-            for (rank, &(id, raw)) in dense.iter().enumerate() {
-                let e = entry(&mut by_id, id);
-                e.dense = Some(raw);
-                e.score += 1.0 / (k + rank as f32 + 1.0);
-            }
-            for (rank, &(id, raw)) in keyword.iter().enumerate() {
-                let e = entry(&mut by_id, id);
-                e.keyword = Some(raw);
-                e.score += 1.0 / (k + rank as f32 + 1.0);
-            }
         }
     }
-    let mut fused: Vec<Fused> = by_id.into_values().collect();
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    fused
+}
+
+fn scaled(values: Vec<f32>, weight: f32) -> Vec<f32> {
+    values.into_iter().map(|v| v * weight).collect()
+}
+
+/// 1 / (k + rank) for ranks 1..=len.
+fn reciprocal_ranks(len: usize, k: f32) -> Vec<f32> {
+    (0..len).map(|rank| 1.0 / (k + rank as f32 + 1.0)).collect()
 }
 
 /// (s − mean) / standard deviation; all zeros when the scores do not vary.
@@ -144,6 +156,14 @@ mod tests {
         (a - b).abs() < 1e-6
     }
 
+    fn score_of(fused: &[Fused], n: u128) -> f32 {
+        fused
+            .iter()
+            .find(|f| f.id == id(n))
+            .map(|f| f.score)
+            .unwrap_or(f32::NAN)
+    }
+
     #[test]
     fn weighted_fusion_by_hand() {
         // dense: 1 → 0.9, 2 → 0.5, 3 → 0.1  ⇒ normalised 1.0, 0.5, 0.0
@@ -151,13 +171,7 @@ mod tests {
         let dense = [(id(1), 0.9), (id(2), 0.5), (id(3), 0.1)];
         let keyword = [(id(3), 12.0), (id(4), 2.0)];
         let fused = fuse(&dense, &keyword, Method::Weighted { alpha: 0.7 });
-        let score = |n| {
-            fused
-                .iter()
-                .find(|f| f.id == id(n))
-                .map(|f| f.score)
-                .unwrap_or(f32::NAN)
-        };
+        let score = |n| score_of(&fused, n);
         assert!(close(score(1), 0.7));
         assert!(close(score(2), 0.35));
         assert!(close(score(3), 0.3));
@@ -191,13 +205,7 @@ mod tests {
         let dense = [(id(1), 0.9), (id(2), 0.5), (id(3), 0.1)];
         let keyword = [(id(3), 12.0), (id(4), 2.0)];
         let fused = fuse(&dense, &keyword, Method::Zscore { alpha: 0.5 });
-        let score = |n| {
-            fused
-                .iter()
-                .find(|f| f.id == id(n))
-                .map(|f| f.score)
-                .unwrap_or(f32::NAN)
-        };
+        let score = |n| score_of(&fused, n);
         // 1: 0.5 × 1.2247 + 0.5 × (−1) (missing from keyword: its lowest z)
         assert!((score(1) - (0.5 * 1.224_745 - 0.5)).abs() < 1e-4);
         assert!((score(3) - (0.5 * -1.224_745 + 0.5)).abs() < 1e-4);
