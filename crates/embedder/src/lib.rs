@@ -97,7 +97,7 @@ impl Embedder {
             .model
             .embed(&request.texts)
             .await
-            .map_err(ServiceError::internal)?;
+            .map_err(ServiceError::from)?;
         Ok(EmbedResponse {
             embeddings: vectors
                 .into_iter()

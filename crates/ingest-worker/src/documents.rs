@@ -32,10 +32,6 @@ impl Documents {
     }
 }
 
-fn catalog_error(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::unavailable(format!("document catalog: {e}"))
-}
-
 fn parse_id(id: &str) -> Result<DocumentId, ServiceError> {
     id.parse()
         .map_err(|_| ServiceError::invalid_field("id", "document id must be a UUID"))
@@ -84,7 +80,7 @@ impl Documents {
                 size_bytes: r.size_bytes,
             })
             .await
-            .map_err(catalog_error)?;
+            .map_err(ServiceError::from)?;
         Ok(to_proto(record))
     }
 
@@ -95,7 +91,7 @@ impl Documents {
             .catalog
             .get(&r.tenant, id)
             .await
-            .map_err(catalog_error)?
+            .map_err(ServiceError::from)?
         {
             Some(record) if record.state != DocumentState::Deleted => Ok(to_proto(record)),
             _ => Err(ServiceError::not_found(format!("document {id} not found"))),
@@ -112,7 +108,7 @@ impl Documents {
             .catalog
             .list(&r.tenant, domain)
             .await
-            .map_err(catalog_error)?;
+            .map_err(ServiceError::from)?;
         Ok(ListDocumentsResponse {
             documents: records.into_iter().map(to_proto).collect(),
         })
@@ -129,7 +125,7 @@ impl Documents {
             .catalog
             .get(&r.tenant, id)
             .await
-            .map_err(catalog_error)?
+            .map_err(ServiceError::from)?
         {
             None => return Err(gone()),
             Some(record) if record.state == DocumentState::Deleted => return Err(gone()),
@@ -141,7 +137,7 @@ impl Documents {
             .catalog
             .mark_deleting(&r.tenant, id)
             .await
-            .map_err(catalog_error)?
+            .map_err(ServiceError::from)?
         {
             Some(record) => record,
             None => return Err(gone()),
@@ -164,7 +160,7 @@ impl Documents {
                 attributes: Default::default(),
             })
             .await
-            .map_err(|e| ServiceError::unavailable(format!("chunks queue: {e}")))?;
+            .map_err(ServiceError::from)?;
         Ok(to_proto(record))
     }
 }

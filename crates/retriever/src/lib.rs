@@ -137,7 +137,7 @@ impl Retriever {
                         .map(|h| (h.chunk, h.score))
                         .collect::<Vec<_>>()
                 })
-                .map_err(|e| ServiceError::unavailable(format!("vector store: {e}")))
+                .map_err(ServiceError::from)
         };
         let keyword = async {
             if !want_keyword {
@@ -151,7 +151,7 @@ impl Retriever {
                         .map(|h| (h.chunk, h.score))
                         .collect::<Vec<_>>()
                 })
-                .map_err(|e| ServiceError::unavailable(format!("keyword index: {e}")))
+                .map_err(ServiceError::from)
         };
         let (dense, keyword) = tokio::try_join!(dense, keyword)?;
         let (dense, keyword) = self.visible_only(&request.tenant, dense, keyword).await?;
@@ -208,7 +208,7 @@ impl Retriever {
             .catalog
             .visible_versions(tenant, &ids)
             .await
-            .map_err(|e| ServiceError::unavailable(format!("document catalog: {e}")))?;
+            .map_err(ServiceError::from)?;
         let keep = |list: Vec<(ChunkRecord, f32)>| {
             list.into_iter()
                 .filter(|(c, _)| visible.get(&c.document_id) == Some(&c.version))
