@@ -16,7 +16,6 @@ use rag_core::ServiceError;
 use rag_proto::embedder_service_server::{EmbedderService, EmbedderServiceServer};
 use rag_proto::{EmbedRequest, EmbedResponse, Embedding};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 pub use indexer::Indexer;
@@ -40,26 +39,13 @@ pub async fn run(
 ) -> Result<(), EmbedderError> {
     let model = rag_backends::embedding_model(&settings).await?;
     let indexer = Indexer::new(&settings, model.clone())?;
-    let (reporter, health) = rag_grpc::health();
-    reporter
-        .set_serving::<EmbedderServiceServer<Embedder>>()
-        .await;
     let service = Embedder {
         model,
         max_texts: settings.embedder.max_texts_per_request,
     };
-
-    let stop = CancellationToken::new();
-    let consumer = tokio::spawn(indexer.consume(stop.clone()));
-    tracing::info!(addr = ?listener.local_addr().ok(), "embedder listening");
-    let routes =
-        tonic::service::Routes::new(EmbedderServiceServer::new(service)).add_service(health);
-    let served = rag_grpc::serve(listener, routes, shutdown).await;
-    stop.cancel();
-    if let Err(e) = consumer.await {
-        tracing::error!(error = %e, "chunks consumer ended abnormally");
-    }
-    served?;
+    let service = EmbedderServiceServer::new(service);
+    rag_grpc::serve_service_with_worker(listener, service, shutdown, |stop| indexer.consume(stop))
+        .await?;
     Ok(())
 }
 

@@ -53,6 +53,64 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves one gRPC service, reported as serving to the health service, plus health and
+/// reflection, on `listener` until `shutdown` resolves.
+pub async fn serve_service<S>(
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), GrpcError>
+where
+    S: tonic::codegen::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    serve_service_with_worker(listener, service, shutdown, |_stop| async {}).await
+}
+
+/// [`serve_service`] with a background worker (a queue consumer) beside the server. On
+/// shutdown the server drains first, then the worker is told to stop and awaited, so the
+/// message it is handling finishes.
+pub async fn serve_service_with_worker<S, W, F>(
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()> + Send,
+    worker: W,
+) -> Result<(), GrpcError>
+where
+    S: tonic::codegen::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    W: FnOnce(tokio_util::sync::CancellationToken) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (reporter, health) = health();
+    reporter.set_serving::<S>().await;
+    tracing::info!(service = S::NAME, addr = ?listener.local_addr().ok(), "listening");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(worker(stop.clone()));
+    let served = serve(listener, Routes::new(service).add_service(health), shutdown).await;
+    stop.cancel();
+    if let Err(e) = worker.await {
+        tracing::error!(service = S::NAME, error = %e, "background worker ended abnormally");
+    }
+    served
+}
+
 /// Accepted connections with Nagle's algorithm off: small request/response messages must
 /// not wait for the peer's delayed ACK (that costs ~40 ms per call).
 fn no_delay(

@@ -6,7 +6,6 @@ use prost::Message as _;
 use rag_backends::rag_catalog::{Catalog, DocumentRecord, DocumentState, NewUpload};
 use rag_backends::rag_object_store::ObjectStore;
 use rag_backends::rag_queue::{Message, Queue};
-use rag_config::Settings;
 use rag_core::{DocumentId, ObjectKey, ServiceError, validate};
 use rag_proto::document_service_server::DocumentService;
 use rag_proto::{
@@ -23,12 +22,16 @@ pub struct Documents {
 }
 
 impl Documents {
-    pub fn new(settings: &Settings) -> Result<Self, rag_backends::BackendError> {
-        Ok(Self {
-            catalog: rag_backends::catalog(settings)?,
-            objects: rag_backends::object_store(settings)?,
-            chunks: rag_backends::chunks_queue(settings)?,
-        })
+    pub fn new(
+        catalog: Arc<dyn Catalog>,
+        objects: Arc<dyn ObjectStore>,
+        chunks: Arc<dyn Queue>,
+    ) -> Self {
+        Self {
+            catalog,
+            objects,
+            chunks,
+        }
     }
 }
 

@@ -18,7 +18,6 @@ use std::future::Future;
 use rag_config::Settings;
 use rag_proto::document_service_server::DocumentServiceServer;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 pub use documents::Documents;
 pub use worker::Worker;
@@ -39,22 +38,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), IngestError> {
     let worker = Worker::new(&settings)?;
-    let documents = Documents::new(&settings)?;
-    let (reporter, health) = rag_grpc::health();
-    reporter
-        .set_serving::<DocumentServiceServer<Documents>>()
-        .await;
-
-    let stop = CancellationToken::new();
-    let consumer = tokio::spawn(worker.consume(stop.clone()));
-    tracing::info!(addr = ?listener.local_addr().ok(), "ingest-worker listening");
-    let routes =
-        tonic::service::Routes::new(DocumentServiceServer::new(documents)).add_service(health);
-    let served = rag_grpc::serve(listener, routes, shutdown).await;
-    stop.cancel();
-    if let Err(e) = consumer.await {
-        tracing::error!(error = %e, "documents consumer ended abnormally");
-    }
-    served?;
+    let documents = DocumentServiceServer::new(worker.documents());
+    rag_grpc::serve_service_with_worker(listener, documents, shutdown, |stop| worker.consume(stop))
+        .await?;
     Ok(())
 }

@@ -52,6 +52,15 @@ impl Worker {
         })
     }
 
+    /// The document service, on this worker's backends.
+    pub fn documents(&self) -> crate::Documents {
+        crate::Documents::new(
+            self.catalog.clone(),
+            self.objects.clone(),
+            self.chunks.clone(),
+        )
+    }
+
     /// Consumes the documents queue until `stop` is cancelled; messages in progress finish.
     pub async fn consume(self, stop: CancellationToken) {
         let queue = self.documents.clone();

@@ -56,14 +56,7 @@ pub async fn run(
         settings: settings.retriever.clone(),
         default_top_k: settings.router.top_k,
     };
-    let (reporter, health) = rag_grpc::health();
-    reporter
-        .set_serving::<RetrieverServiceServer<Retriever>>()
-        .await;
-    tracing::info!(addr = ?listener.local_addr().ok(), "retriever listening");
-    let routes =
-        tonic::service::Routes::new(RetrieverServiceServer::new(retriever)).add_service(health);
-    rag_grpc::serve(listener, routes, shutdown).await?;
+    rag_grpc::serve_service(listener, RetrieverServiceServer::new(retriever), shutdown).await?;
     Ok(())
 }
 

@@ -51,11 +51,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RouterError> {
     let router = Router::new(&settings)?;
-    let (reporter, health) = rag_grpc::health();
-    reporter.set_serving::<RouterServiceServer<Router>>().await;
-    tracing::info!(addr = ?listener.local_addr().ok(), "router listening");
-    let routes = tonic::service::Routes::new(RouterServiceServer::new(router)).add_service(health);
-    rag_grpc::serve(listener, routes, shutdown).await?;
+    rag_grpc::serve_service(listener, RouterServiceServer::new(router), shutdown).await?;
     Ok(())
 }
 
