@@ -21,11 +21,9 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The rule every tenant, domain and queue name follows, wherever it is checked.
 fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    rag_core::validate::name("name", s).is_ok()
 }
 
 fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {

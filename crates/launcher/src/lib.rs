@@ -148,12 +148,17 @@ impl System {
     /// loaded) and the gateway accepts connections; fails early if a service stops.
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<Duration, LaunchError> {
         let started = Instant::now();
-        let urls = [
-            ("router", self.settings.gateway.router_url.clone()),
-            ("retriever", self.settings.router.retriever_url.clone()),
-            ("embedder", self.settings.router.embedder_url.clone()),
-            ("ingest-worker", self.settings.gateway.documents_url.clone()),
-        ];
+        let mut channels = Vec::new();
+        for (name, url) in [
+            ("router", &self.settings.gateway.router_url),
+            ("retriever", &self.settings.router.retriever_url),
+            ("embedder", &self.settings.router.embedder_url),
+            ("ingest-worker", &self.settings.gateway.documents_url),
+        ] {
+            let channel = rag_grpc::lazy_channel(url, Duration::from_secs(1))
+                .map_err(|e| LaunchError::NotReady(timeout, e.to_string()))?;
+            channels.push((name, channel));
+        }
         let mut waiting: Vec<&str> = Vec::new();
         while started.elapsed() < timeout {
             if let Some(Ok((name, result))) = self.services.try_join_next() {
@@ -163,12 +168,8 @@ impl System {
                 ));
             }
             waiting.clear();
-            for (name, url) in &urls {
-                let healthy = match rag_grpc::lazy_channel(url, Duration::from_secs(1)) {
-                    Ok(channel) => rag_grpc::check_health(channel, "").await,
-                    Err(_) => false,
-                };
-                if !healthy {
+            for (name, channel) in &channels {
+                if !rag_grpc::check_health(channel.clone(), "").await {
                     waiting.push(name);
                 }
             }
@@ -253,7 +254,8 @@ pub async fn seed(settings: &Settings, dir: &Path) -> Result<SeedReport, LaunchE
         files.sort_by_key(|e| e.file_name());
         for file in files {
             let name = file.file_name().to_string_lossy().into_owned();
-            let bytes = std::fs::read(file.path())
+            let bytes = tokio::fs::read(file.path())
+                .await
                 .map_err(|e| LaunchError::Seed(format!("{}: {e}", file.path().display())))?;
             let key = ObjectKey::for_upload(&settings.default_tenant, &domain, &name).to_key();
             let existing = objects
