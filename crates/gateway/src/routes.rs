@@ -323,7 +323,7 @@ async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiR
         .objects
         .put(&key, bytes, metadata)
         .await
-        .map_err(|e| ApiError(ServiceError::unavailable(format!("object store: {e}"))))?;
+        .map_err(|e| ApiError(ServiceError::from(e)))?;
     Ok((StatusCode::ACCEPTED, Json(document_json(&document))).into_response())
 }
 

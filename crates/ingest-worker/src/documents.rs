@@ -148,7 +148,7 @@ impl Documents {
         self.objects
             .delete(&record.object_key)
             .await
-            .map_err(|e| ServiceError::unavailable(format!("object store: {e}")))?;
+            .map_err(ServiceError::from)?;
         let job = IndexJob {
             job: Some(index_job::Job::Remove(DocumentRemoval {
                 document_id: id.to_string(),

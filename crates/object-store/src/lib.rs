@@ -42,6 +42,22 @@ pub enum ObjectStoreError {
     Unavailable(String),
 }
 
+/// What a caller of a service learns: a bad key is its own fault (422); anything else is
+/// the store's, logged here with its cause and reported as unavailable without it.
+impl From<ObjectStoreError> for rag_core::ServiceError {
+    fn from(e: ObjectStoreError) -> Self {
+        match e {
+            ObjectStoreError::InvalidKey(_) => {
+                rag_core::ServiceError::invalid_argument(e.to_string())
+            }
+            e => {
+                tracing::warn!(error = %e, "object store failure");
+                rag_core::ServiceError::unavailable("the object store is unavailable")
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     fn bucket(&self) -> &str;
