@@ -36,8 +36,6 @@ pub enum GatewayError {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub router: RouterServiceClient<Channel>,
-    pub documents: DocumentServiceClient<Channel>,
     pub router_channel: Channel,
     pub documents_channel: Channel,
     pub objects: Arc<dyn ObjectStore>,
@@ -50,12 +48,22 @@ impl AppState {
         let documents_channel = rag_grpc::lazy_channel(&settings.gateway.documents_url, timeout)?;
         Ok(Self {
             settings: Arc::new(settings.clone()),
-            router: RouterServiceClient::new(router_channel.clone()),
-            documents: DocumentServiceClient::new(documents_channel.clone()),
             router_channel,
             documents_channel,
             objects: rag_backends::object_store(settings)?,
         })
+    }
+}
+
+impl AppState {
+    /// A client of the router (clients are cheap views of the shared channel).
+    pub fn router(&self) -> RouterServiceClient<Channel> {
+        RouterServiceClient::new(self.router_channel.clone())
+    }
+
+    /// A client of the document service on the ingest-worker.
+    pub fn documents(&self) -> DocumentServiceClient<Channel> {
+        DocumentServiceClient::new(self.documents_channel.clone())
     }
 }
 

@@ -108,12 +108,7 @@ async fn query(
         return stream_answer(state, headers, body).await;
     }
     let request = body.into_request(tenant(&state), request_id(&headers));
-    let response = state
-        .router
-        .clone()
-        .answer_unary(request)
-        .await?
-        .into_inner();
+    let response = state.router().answer_unary(request).await?.into_inner();
     Ok(Json(answer_json(&response)).into_response())
 }
 
@@ -135,7 +130,7 @@ async fn stream_answer(
 ) -> ApiResult<Response> {
     let request = body.into_request(tenant(&state), request_id(&headers));
     // Errors before the first event (validation, dependencies down) are plain HTTP errors.
-    let upstream = state.router.clone().answer(request).await?.into_inner();
+    let upstream = state.router().answer(request).await?.into_inner();
     let events = upstream.map(|item| -> Result<Event, Infallible> {
         Ok(match item {
             Ok(event) => match event.event {
@@ -307,8 +302,7 @@ async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiR
 
     let tenant = tenant(&state);
     let document = state
-        .documents
-        .clone()
+        .documents()
         .register_upload(RegisterUploadRequest {
             tenant: tenant.clone(),
             domain: domain.clone(),
@@ -347,8 +341,7 @@ async fn list_documents(
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let documents = state
-        .documents
-        .clone()
+        .documents()
         .list_documents(ListDocumentsRequest {
             tenant: tenant(&state),
             domain: params.domain.unwrap_or_default(),
@@ -371,8 +364,7 @@ async fn get_document(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let document = state
-        .documents
-        .clone()
+        .documents()
         .get_document(GetDocumentRequest {
             tenant: tenant(&state),
             id,
@@ -387,8 +379,7 @@ async fn delete_document(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let document = state
-        .documents
-        .clone()
+        .documents()
         .delete_document(DeleteDocumentRequest {
             tenant: tenant(&state),
             id,
@@ -402,8 +393,7 @@ async fn delete_document(
 
 async fn domains(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let domains = state
-        .router
-        .clone()
+        .router()
         .list_domains(ListDomainsRequest {})
         .await?
         .into_inner()
