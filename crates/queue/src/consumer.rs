@@ -23,7 +23,8 @@ pub enum Outcome {
     Retry(String),
 }
 
-/// Consumes `queue` until `stop` is cancelled; messages in progress finish first.
+/// Consumes `queue` until `stop` is cancelled, handling the messages of each receive
+/// concurrently; messages in progress finish first.
 pub async fn consume<F, Fut>(
     queue: Arc<dyn Queue>,
     batch: usize,
@@ -33,6 +34,27 @@ pub async fn consume<F, Fut>(
 ) where
     F: Fn(Delivery) -> Fut,
     Fut: Future<Output = Outcome>,
+{
+    let handle = &handle;
+    consume_batches(queue, batch, wait, stop, |deliveries| {
+        futures::future::join_all(deliveries.into_iter().map(handle))
+    })
+    .await;
+}
+
+/// Consumes `queue` until `stop` is cancelled, handing each receive (up to `batch` messages)
+/// to `handle` at once, so that work can be shared across messages (one model call, one
+/// index commit). `handle` returns one outcome per delivery, in order; a delivery it gives
+/// no outcome for is retried later.
+pub async fn consume_batches<F, Fut>(
+    queue: Arc<dyn Queue>,
+    batch: usize,
+    wait: Duration,
+    stop: CancellationToken,
+    handle: F,
+) where
+    F: Fn(Vec<Delivery>) -> Fut,
+    Fut: Future<Output = Vec<Outcome>>,
 {
     let mut backoff = Duration::from_millis(100);
     while !stop.is_cancelled() {
@@ -52,16 +74,20 @@ pub async fn consume<F, Fut>(
                 continue;
             }
         };
-        let queue = &queue;
-        let handle = &handle;
-        futures::future::join_all(deliveries.into_iter().map(|delivery| async move {
-            let (id, receipt, count) = (
-                delivery.message_id.clone(),
-                delivery.receipt.clone(),
-                delivery.receive_count,
-            );
-            let outcome = handle(delivery).await;
-            settle(queue.as_ref(), &id, &receipt, count, outcome).await;
+        if deliveries.is_empty() {
+            continue;
+        }
+        let receipts: Vec<(String, String, u32)> = deliveries
+            .iter()
+            .map(|d| (d.message_id.clone(), d.receipt.clone(), d.receive_count))
+            .collect();
+        let mut outcomes = handle(deliveries).await.into_iter();
+        let queue = queue.as_ref();
+        futures::future::join_all(receipts.iter().map(|(id, receipt, count)| {
+            let outcome = outcomes
+                .next()
+                .unwrap_or_else(|| Outcome::Retry("the handler gave no outcome".into()));
+            settle(queue, id, receipt, *count, outcome)
         }))
         .await;
     }
@@ -150,5 +176,52 @@ mod tests {
         );
         assert_eq!(retry_delay(1), Duration::from_secs(1));
         assert_eq!(retry_delay(100), Duration::from_secs(36));
+    }
+
+    #[tokio::test]
+    async fn batches_are_handled_together_and_unanswered_messages_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = QueueOptions::new(Duration::from_secs(30), 3);
+        let queue: Arc<dyn Queue> =
+            Arc::new(SqliteQueue::open(&dir.path().join("q.db"), "jobs", options).unwrap());
+        for body in ["a", "b", "c"] {
+            queue
+                .send(Message::new(body.as_bytes().to_vec()))
+                .await
+                .unwrap();
+        }
+        let stop = CancellationToken::new();
+        let sizes = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let worker = tokio::spawn(consume_batches(
+            queue.clone(),
+            10,
+            Duration::from_millis(50),
+            stop.clone(),
+            {
+                let sizes = sizes.clone();
+                move |batch: Vec<Delivery>| {
+                    sizes.lock().push(batch.len());
+                    // Answers all but the last: that one must be retried, not lost.
+                    let outcomes = vec![Outcome::Done; batch.len() - 1];
+                    async move { outcomes }
+                }
+            },
+        ));
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while sizes.lock().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        stop.cancel();
+        worker.await.unwrap();
+        assert_eq!(sizes.lock().first(), Some(&3));
+        let stats = queue.stats().await.unwrap();
+        assert_eq!(
+            (stats.visible + stats.in_flight, stats.dead_lettered),
+            (1, 0),
+            "{stats:?}"
+        );
     }
 }

@@ -20,7 +20,7 @@ use rag_core::ServiceError;
 mod consumer;
 mod sqlite;
 
-pub use consumer::{Outcome, consume};
+pub use consumer::{Outcome, consume, consume_batches};
 pub use sqlite::{QueueOptions, SqliteQueue};
 
 /// The attribute a dead-lettered message carries with the reason it was dead-lettered.
