@@ -34,6 +34,27 @@ impl ChunkRecord {
     pub fn has_consistent_id(&self) -> bool {
         self.id == point_id(self.document_id, self.version, self.chunk_index)
     }
+
+    /// What is embedded for this chunk: [`embedding_prefix`] and the text.
+    pub fn embedding_text(&self) -> String {
+        let mut text = embedding_prefix(&self.title, &self.section);
+        text.push_str(&self.text);
+        text
+    }
+}
+
+/// The context embedded in front of a chunk's text: the document title, then ` — ` and the
+/// section when there is one other than the title, then a line break. Chunkers count it
+/// against the model's input limit, so it must stay the one definition of that prefix.
+pub fn embedding_prefix(title: &str, section: &str) -> String {
+    let mut prefix = String::with_capacity(title.len() + section.len() + 6);
+    prefix.push_str(title);
+    if !section.is_empty() && section != title {
+        prefix.push_str(" — ");
+        prefix.push_str(section);
+    }
+    prefix.push('\n');
+    prefix
 }
 
 /// What a search may see: always one tenant, optionally one domain.
@@ -122,6 +143,15 @@ pub(crate) mod tests {
             char_end: 7,
             object_key: "uploads/hr/x/leave.md".into(),
         }
+    }
+
+    #[test]
+    fn the_embedding_prefix_names_title_and_section_once() {
+        let mut chunk = sample_chunk(0);
+        assert_eq!(chunk.embedding_text(), "leave.md — Annual leave\nchunk 0");
+        chunk.section = "leave.md".into();
+        assert_eq!(chunk.embedding_text(), "leave.md\nchunk 0");
+        assert_eq!(embedding_prefix("Handbook", ""), "Handbook\n");
     }
 
     #[test]

@@ -276,7 +276,7 @@ async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiR
     media::sniff(&bytes, &file_name).map_err(|e| {
         ServiceError::new(
             ErrorCode::UnsupportedMediaType,
-            format!("{e}; accepted: .txt, .md, .html"),
+            format!("{e}; accepted: {}", media::ACCEPTED),
         )
     })?;
     let domain = domain
