@@ -5,8 +5,8 @@
 //! ([`LocalMiniLm`]), a deterministic hashing stand-in for tests ([`HashEmbedding`]), and
 //! where the model files live on disk ([`default_model_dir`]; they are fetched by
 //! `scripts/fetch-model.sh`). Does not own: choosing a model from the configuration,
-//! chunking text (chunkers use [`EmbeddingModel::count_tokens`] and
-//! [`EmbeddingModel::max_text_tokens`]), or storing vectors.
+//! chunking text (chunkers count with [`TokenCounter`], which loads only the tokenizer, or
+//! [`EmbeddingModel::count_tokens`], against [`EmbeddingModel::max_text_tokens`]), or storing vectors.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 mod error;
 pub mod fake;
 pub mod local;
+pub mod tokens;
 
 pub use error::EmbeddingError;
 pub use fake::HashEmbedding;
 pub use local::LocalMiniLm;
+pub use tokens::TokenCounter;
 
 /// Environment variable that overrides where [`default_model_dir`] looks for the weights.
 pub const MODEL_DIR_ENV: &str = "RAG_MODEL_DIR";
