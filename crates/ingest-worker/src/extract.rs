@@ -1,10 +1,19 @@
 //! Text extraction: detect a document's type from its content (and name), and pull out its
-//! text with section headings.
+//! text as sections, each with its heading and, for paged formats, its page number.
+//!
+//! One module per format. Every reader returns an [`ExtractError`] with a reason a person can
+//! act on (the worker records it on the failed document); none may panic on hostile input,
+//! and the PDF reader, which wraps a third-party parser, also catches the parser's panics.
 
-use scraper::{ElementRef, Html, Node, Selector};
+mod docx;
+mod html;
+mod markdown;
+mod pdf;
 
 pub use rag_core::media::DocumentType;
 use rag_core::media::{self, Unsupported};
+
+use crate::normalize;
 
 /// Why a document cannot be read; the text is shown to people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,6 +24,19 @@ pub enum ExtractError {
     NotUtf8,
     #[error("the document contains no text")]
     Empty,
+    /// The file has the right type but cannot be parsed.
+    #[error("the {kind} file is damaged or invalid: {detail}")]
+    Corrupt { kind: &'static str, detail: String },
+    #[error("the PDF is protected by a password")]
+    Encrypted,
+    #[error("the PDF has no text layer (scanned?); run it through OCR first")]
+    NoTextLayer,
+    /// A container expands to more than the reader accepts (a zip bomb, or a huge document).
+    #[error("the {kind} file expands to more than {limit} bytes of text")]
+    TooLarge { kind: &'static str, limit: u64 },
+    /// Chunking could not measure the text.
+    #[error("the tokenizer failed: {0}")]
+    Tokenizer(String),
 }
 
 impl From<Unsupported> for ExtractError {
@@ -23,11 +45,13 @@ impl From<Unsupported> for ExtractError {
     }
 }
 
-/// A block of text under a heading (empty when none).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A block of text under a heading (empty when none), on a page when the format has pages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Section {
     pub heading: String,
     pub text: String,
+    /// 1-based page number (PDF pages, form-feed separated text pages).
+    pub page: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,19 +68,12 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Result<DocumentType, ExtractErro
 
 pub fn extract(bytes: &[u8], file_name: &str) -> Result<Extracted, ExtractError> {
     let kind = detect(bytes, file_name)?;
-    let text = std::str::from_utf8(bytes).map_err(|_| ExtractError::NotUtf8)?;
-    let text = text.trim_start_matches('\u{feff}');
     let extracted = match kind {
-        DocumentType::Text => Extracted {
-            kind,
-            title: None,
-            sections: vec![Section {
-                heading: String::new(),
-                text: text.to_owned(),
-            }],
-        },
-        DocumentType::Markdown => markdown(text),
-        DocumentType::Html => html(text),
+        DocumentType::Pdf => pdf::extract(bytes)?,
+        DocumentType::Docx => docx::extract(bytes)?,
+        DocumentType::Text => text(utf8(bytes)?),
+        DocumentType::Markdown => markdown::extract(utf8(bytes)?),
+        DocumentType::Html => html::extract(utf8(bytes)?),
     };
     if extracted.sections.iter().all(|s| s.text.trim().is_empty()) {
         return Err(ExtractError::Empty);
@@ -64,147 +81,42 @@ pub fn extract(bytes: &[u8], file_name: &str) -> Result<Extracted, ExtractError>
     Ok(extracted)
 }
 
-/// Splits Markdown at ATX headings (`#`…`######`), keeping each heading as section context.
-fn markdown(text: &str) -> Extracted {
-    let mut title = None;
-    let mut sections = vec![Section {
-        heading: String::new(),
-        text: String::new(),
-    }];
-    let mut in_fence = false;
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
-            in_fence = !in_fence;
-            continue;
-        }
-        let level = trimmed.bytes().take_while(|&b| b == b'#').count();
-        if !in_fence && (1..=6).contains(&level) && trimmed[level..].starts_with(' ') {
-            let heading = trimmed[level..]
-                .trim()
-                .trim_end_matches('#')
-                .trim()
-                .to_owned();
-            if level == 1 && title.is_none() {
-                title = Some(heading.clone());
-            }
-            sections.push(Section {
-                heading,
-                text: String::new(),
-            });
-            continue;
-        }
-        if let Some(current) = sections.last_mut() {
-            current.text.push_str(line);
-            current.text.push('\n');
-        }
-    }
-    sections.retain(|s| !s.text.trim().is_empty());
-    Extracted {
-        kind: DocumentType::Markdown,
-        title,
-        sections,
-    }
+fn utf8(bytes: &[u8]) -> Result<&str, ExtractError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ExtractError::NotUtf8)?;
+    Ok(text.trim_start_matches('\u{feff}'))
 }
 
-/// Tags whose content is never document text.
-const SKIPPED_TAGS: &[&str] = &[
-    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg",
-    "iframe", "button",
-];
-const BLOCK_TAGS: &[&str] = &[
-    "p",
-    "div",
-    "section",
-    "article",
-    "main",
-    "li",
-    "ul",
-    "ol",
-    "table",
-    "tr",
-    "td",
-    "th",
-    "br",
-    "pre",
-    "blockquote",
-    "dd",
-    "dt",
-    "dl",
-];
-
-/// Main text of an HTML page: `<main>` or `<article>` when present, else `<body>`, without
-/// scripts, styles and navigation; `<h1>`–`<h6>` start sections.
-fn html(text: &str) -> Extracted {
-    let document = Html::parse_document(text);
-    let select = |css: &str| {
-        Selector::parse(css)
-            .ok()
-            .and_then(|s| document.select(&s).next())
+/// Plain text; form feeds (`\x0c`, as `pdftotext` and print spoolers write them) separate
+/// pages, which then get page numbers and lose their running headers and footers.
+fn text(text: &str) -> Extracted {
+    let sections = if text.contains('\x0c') {
+        let pages: Vec<String> = text.split('\x0c').map(str::to_owned).collect();
+        paged_sections(normalize::strip_page_furniture(&pages))
+    } else {
+        vec![Section {
+            text: text.to_owned(),
+            ..Section::default()
+        }]
     };
-    let title = select("title")
-        .map(|t| collapse(&t.text().collect::<String>()))
-        .filter(|t| !t.is_empty())
-        .or_else(|| select("h1").map(|h| collapse(&h.text().collect::<String>())));
-    let root = select("main")
-        .or_else(|| select("article"))
-        .or_else(|| select("body"));
-    let mut sections = vec![Section {
-        heading: String::new(),
-        text: String::new(),
-    }];
-    if let Some(root) = root {
-        walk(root, &mut sections);
-    }
-    sections.retain(|s| !s.text.trim().is_empty());
     Extracted {
-        kind: DocumentType::Html,
-        title,
+        kind: DocumentType::Text,
+        title: None,
         sections,
     }
 }
 
-fn walk(element: ElementRef<'_>, sections: &mut Vec<Section>) {
-    for child in element.children() {
-        match child.value() {
-            Node::Text(text) => {
-                if let Some(current) = sections.last_mut() {
-                    current.text.push_str(text);
-                }
-            }
-            Node::Element(e) => {
-                let name = e.name();
-                if SKIPPED_TAGS.contains(&name) {
-                    continue;
-                }
-                let Some(child) = ElementRef::wrap(child) else {
-                    continue;
-                };
-                if matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6") {
-                    sections.push(Section {
-                        heading: collapse(&child.text().collect::<String>()),
-                        text: String::new(),
-                    });
-                    continue;
-                }
-                let block = BLOCK_TAGS.contains(&name);
-                if name == "li"
-                    && let Some(current) = sections.last_mut()
-                {
-                    current.text.push_str("\n- ");
-                }
-                walk(child, sections);
-                if block && let Some(current) = sections.last_mut() {
-                    current.text.push_str("\n\n");
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// One section per non-blank page, numbered from 1 in the order given.
+fn paged_sections(pages: Vec<String>) -> Vec<Section> {
+    pages
+        .into_iter()
+        .enumerate()
+        .filter(|(_, text)| !text.trim().is_empty())
+        .map(|(i, text)| Section {
+            heading: String::new(),
+            text,
+            page: Some(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -219,9 +131,10 @@ mod tests {
         );
         assert_eq!(detect(b"# Title", "notes.md"), Ok(DocumentType::Markdown));
         assert_eq!(detect(b"plain", "notes.txt"), Ok(DocumentType::Text));
+        assert_eq!(detect(b"%PDF-1.7 ...", "report.txt"), Ok(DocumentType::Pdf));
         assert_eq!(
-            detect(b"%PDF-1.7 ...", "report.txt"),
-            Err(ExtractError::Unsupported("PDF".into()))
+            detect(b"\x89PNG\r\n", "scan.pdf"),
+            Err(ExtractError::Unsupported("PNG image".into()))
         );
         assert!(matches!(
             detect(b"a\0b", "x.txt"),
@@ -275,6 +188,25 @@ mod tests {
         assert_eq!(
             extract(&[0xC3, 0x28, b'a'], "a.txt").unwrap_err(),
             ExtractError::NotUtf8
+        );
+    }
+
+    #[test]
+    fn form_feeds_make_numbered_pages() {
+        let text = "Handbook\nFirst page text.\n1\x0cHandbook\nSecond page text.\n2\x0c\x0cHandbook\nFourth.\n4\x0c";
+        let doc = extract(text.as_bytes(), "h.txt").unwrap();
+        let pages: Vec<_> = doc
+            .sections
+            .iter()
+            .map(|s| (s.page, s.text.as_str()))
+            .collect();
+        assert_eq!(
+            pages,
+            [
+                (Some(1), "First page text."),
+                (Some(2), "Second page text."),
+                (Some(4), "Fourth.")
+            ]
         );
     }
 }
