@@ -14,7 +14,7 @@ use rag_config::{
     CacheBackend, CatalogSettings, EmbeddingSettings, ObjectStoreSettings, QueueBackend, Settings,
     VectorStoreSettings,
 };
-use rag_embeddings::{EmbeddingModel, LocalMiniLm};
+use rag_embeddings::{EmbeddingModel, LocalMiniLm, TokenCounter};
 use rag_keyword_index::{KeywordIndex, TantivyIndex};
 use rag_object_store::{LocalObjectStore, ObjectStore};
 use rag_queue::{Queue, QueueOptions, SqliteQueue};
@@ -141,6 +141,15 @@ pub async fn embedding_model(settings: &Settings) -> Result<Arc<dyn EmbeddingMod
                 .map(|m| Arc::new(m) as Arc<dyn EmbeddingModel>)
                 .map_err(|e| error("embedding model")(e.to_string()))
         }
+    }
+}
+
+/// Counts tokens as the configured embedding model does, for sizing chunks; loads only the
+/// tokenizer (a model without one would get `TokenCounter::approximate`).
+pub fn token_counter(settings: &Settings) -> Result<TokenCounter, BackendError> {
+    match &settings.embedding {
+        EmbeddingSettings::Local { .. } => TokenCounter::load(&model_dir(settings))
+            .map_err(|e| error("tokenizer")(e.to_string())),
     }
 }
 

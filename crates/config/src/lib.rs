@@ -517,8 +517,12 @@ impl Default for EmbedderSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct IngestSettings {
     pub listen: SocketAddr,
-    /// Target chunk size and overlap, in characters.
+    /// Most tokens of the embedding model's tokenizer in a chunk's text (less when the
+    /// title and section embedded in front of it would not leave room within the model's
+    /// limit: 254 for all-MiniLM-L6-v2). 200 tokens are ~800 characters of English.
     pub chunk_size: usize,
+    /// Tokens a chunk repeats from the end of the previous one, at most (whole words or
+    /// sentences only); less than half of `chunk_size`.
     pub chunk_overlap: usize,
     /// Chunks per message on the chunks queue.
     pub chunks_per_batch: usize,
@@ -531,8 +535,8 @@ impl Default for IngestSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50055)),
-            chunk_size: 800,
-            chunk_overlap: 120,
+            chunk_size: 200,
+            chunk_overlap: 30,
             chunks_per_batch: 64,
             max_document_bytes: 50 * 1024 * 1024,
             concurrency: 2,

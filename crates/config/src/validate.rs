@@ -21,6 +21,11 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Bounds of `ingest.chunk_size`, in tokens: below, chunks are fragments; above, every
+/// model truncates (the chunker also caps chunks at what the configured model takes).
+const MIN_CHUNK_TOKENS: usize = 16;
+const MAX_CHUNK_TOKENS: usize = 8192;
+
 /// The rule every tenant, domain and queue name follows, wherever it is checked.
 fn is_name(s: &str) -> bool {
     rag_core::validate::name("name", s).is_ok()
@@ -75,10 +80,10 @@ impl Settings {
         if self.retriever.candidates_per_hit == 0 {
             return Err(invalid("retriever.candidates_per_hit", "must be positive"));
         }
-        if self.ingest.chunk_size < 100 {
+        if !(MIN_CHUNK_TOKENS..=MAX_CHUNK_TOKENS).contains(&self.ingest.chunk_size) {
             return Err(invalid(
                 "ingest.chunk_size",
-                "must be at least 100 characters",
+                format!("must be {MIN_CHUNK_TOKENS} to {MAX_CHUNK_TOKENS} tokens"),
             ));
         }
         if self.ingest.chunk_overlap >= self.ingest.chunk_size / 2 {

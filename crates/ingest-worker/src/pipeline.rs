@@ -1,10 +1,17 @@
-//! From bytes to chunk records: extract → normalise → split, per section. Pure and
-//! synchronous (run it off the async workers); the worker adds the I/O around it.
+//! From bytes to chunk records: extract → clean → split, per section. Pure and synchronous
+//! (run it off the async workers); the worker adds the I/O around it.
+//!
+//! Chunks are sized in tokens of the embedding model, and the embedder embeds each chunk
+//! behind its title and section ([`rag_core::chunk::embedding_prefix`]), so the budget of a
+//! chunk's text is the configured size or what the model takes less that prefix, whichever
+//! is smaller: title, section and text together are never truncated by the model.
 
+use rag_core::chunk::embedding_prefix;
 use rag_core::{ChunkRecord, DocumentId, ObjectKey, point_id};
+use rag_embeddings::TokenCounter;
 
 use crate::chunk::{self, ChunkOptions};
-use crate::extract::{self, ExtractError};
+use crate::extract::{self, ExtractError, Section};
 use crate::normalize::normalize;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -14,48 +21,82 @@ pub struct Prepared {
     pub chunks: Vec<ChunkRecord>,
 }
 
+/// How documents are cut into chunks: sizes in tokens, and what counts them.
+#[derive(Clone, Debug)]
+pub struct Chunking {
+    /// Target size and overlap of a chunk's text, in tokens.
+    pub options: ChunkOptions,
+    pub tokens: TokenCounter,
+}
+
 /// Chunks shorter than this many alphanumeric characters carry no content (a lone "-" or a
 /// page number) and are dropped.
 const MIN_ALNUM: usize = 3;
+
+/// The title and section in front of a chunk take at most this share of the model's input;
+/// longer ones (a paragraph styled as a heading) are shortened on the chunk records.
+const PREFIX_SHARE: usize = 4;
 
 pub fn prepare(
     bytes: &[u8],
     key: &ObjectKey,
     object_key: &str,
     version: u64,
-    options: ChunkOptions,
+    chunking: &Chunking,
 ) -> Result<Prepared, ExtractError> {
     let extracted = extract::extract(bytes, &key.file_name)?;
     let title = extracted
         .title
         .clone()
         .unwrap_or_else(|| key.file_name.clone());
+    let tokens = &chunking.tokens;
+    let count = |text: &str| {
+        tokens
+            .count(text)
+            .map_err(|e| ExtractError::Tokenizer(e.to_string()))
+    };
+    let prefix_budget = tokens.max_text_tokens() / PREFIX_SHARE;
+    let chunk_title = shorten(&title, &|t| {
+        Ok(count(&embedding_prefix(t, ""))? <= prefix_budget)
+    })?;
     let mut chunks = Vec::new();
     // Offsets are in characters of the cleaned document: the sections joined by blank lines.
     let mut document_chars = 0usize;
-    for section in &extracted.sections {
-        let text = normalize(&section.text);
-        if text.is_empty() {
-            continue;
-        }
+    for run in runs(&extracted.sections) {
+        let heading = shorten(run.heading, &|h| {
+            Ok(count(&embedding_prefix(&chunk_title, h))? <= prefix_budget)
+        })?;
+        let prefix = count(&embedding_prefix(&chunk_title, &heading))?;
+        let size = chunking
+            .options
+            .size
+            .min(tokens.max_text_tokens().saturating_sub(prefix))
+            .max(1);
+        let options = ChunkOptions {
+            size,
+            overlap: chunking.options.overlap,
+        };
+        let text = &run.text;
         let mut byte_cursor = 0usize;
         let mut char_cursor = 0usize;
-        for range in chunk::split(&text, options) {
+        for range in chunk::split(text, options, &count)? {
             char_cursor += text[byte_cursor..range.start].chars().count();
             byte_cursor = range.start;
             let slice = &text[range.clone()];
             let length = slice.chars().count();
             if slice.chars().filter(|c| c.is_alphanumeric()).count() >= MIN_ALNUM {
-                chunks.push(record(
+                let mut chunk = record(
                     key,
                     object_key,
                     version,
-                    &title,
-                    &section.heading,
+                    &chunk_title,
+                    &heading,
                     slice,
                     document_chars + char_cursor,
                     length,
-                ));
+                );
+                chunk.page = run.page_at(range.start);
+                chunks.push(chunk);
             }
         }
         document_chars += text.chars().count() + 2;
@@ -73,6 +114,73 @@ pub fn prepare(
         kind: extracted.kind.as_str(),
         chunks,
     })
+}
+
+/// `text` itself if it `fits`, else its longest run of leading words that fits followed by
+/// an ellipsis (empty if not even one word does).
+fn shorten(
+    text: &str,
+    fits: &dyn Fn(&str) -> Result<bool, ExtractError>,
+) -> Result<String, ExtractError> {
+    if fits(text)? {
+        return Ok(text.to_owned());
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let cut = |n: usize| format!("{}…", words[..n].join(" "));
+    // The first `lo` words fit; `hi` or more do not.
+    let (mut lo, mut hi) = (0, words.len());
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        if fits(&cut(mid))? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(if lo == 0 { String::new() } else { cut(lo) })
+}
+
+/// Cleaned text chunked as one: a section, or consecutive pages under the same heading, so
+/// that a paragraph running over a page break can stay in one chunk.
+struct Run<'a> {
+    heading: &'a str,
+    text: String,
+    /// (byte offset in `text`, page) where each page starts, ascending.
+    pages: Vec<(usize, u32)>,
+}
+
+impl Run<'_> {
+    /// The page on which the text at byte `offset` is.
+    fn page_at(&self, offset: usize) -> Option<u32> {
+        self.pages
+            .iter()
+            .take_while(|(start, _)| *start <= offset)
+            .last()
+            .map(|(_, page)| *page)
+    }
+}
+
+fn runs(sections: &[Section]) -> Vec<Run<'_>> {
+    let mut runs: Vec<Run<'_>> = Vec::new();
+    for section in sections {
+        let text = normalize(&section.text);
+        if text.is_empty() {
+            continue;
+        }
+        match (runs.last_mut(), section.page) {
+            (Some(run), Some(page)) if run.heading == section.heading && !run.pages.is_empty() => {
+                run.text.push_str("\n\n");
+                run.pages.push((run.text.len(), page));
+                run.text.push_str(&text);
+            }
+            _ => runs.push(Run {
+                heading: &section.heading,
+                pages: section.page.map(|p| (0, p)).into_iter().collect(),
+                text,
+            }),
+        }
+    }
+    runs
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -106,30 +214,30 @@ fn record(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn chunking(size: usize, overlap: usize) -> Chunking {
+        Chunking {
+            options: ChunkOptions { size, overlap },
+            tokens: TokenCounter::approximate(254),
+        }
+    }
 
     #[test]
     fn markdown_becomes_numbered_chunks_with_sections() {
         let key = ObjectKey::for_upload("acme", "hr", "leave.md");
         let text = "# Leave\nEveryone gets 25 days.\n\n## Carry-over\nUp to 5 days carry over until 31 March.\n";
-        let prepared = prepare(
-            text.as_bytes(),
-            &key,
-            &key.to_key(),
-            3,
-            ChunkOptions {
-                size: 200,
-                overlap: 20,
-            },
-        )
-        .unwrap();
+        let prepared =
+            prepare(text.as_bytes(), &key, &key.to_key(), 3, &chunking(200, 20)).unwrap();
         assert_eq!(prepared.title, "Leave");
         assert_eq!(prepared.chunks.len(), 2);
         let second = &prepared.chunks[1];
         assert_eq!(second.chunk_index, 1);
         assert_eq!(second.section, "Carry-over");
         assert_eq!(second.version, 3);
+        assert_eq!(second.page, None);
         assert!(second.has_consistent_id());
         assert!(second.char_start > prepared.chunks[0].char_end);
         assert_eq!(
@@ -142,17 +250,74 @@ mod tests {
     fn nothing_but_noise_is_an_error() {
         let key = ObjectKey::for_upload("acme", "hr", "blank.txt");
         assert_eq!(
-            prepare(
-                b"-\n\n12\n",
-                &key,
-                "k",
-                1,
-                ChunkOptions {
-                    size: 200,
-                    overlap: 0
-                }
-            ),
+            prepare(b"-\n\n12\n", &key, "k", 1, &chunking(200, 0)),
             Err(ExtractError::Empty)
         );
+    }
+
+    #[test]
+    fn pages_flow_into_one_run_and_chunks_cite_their_first_page() {
+        let key = ObjectKey::for_upload("acme", "hr", "report.txt");
+        let text = ["alpha", "bravo", "charlie", "delta"]
+            .iter()
+            .enumerate()
+            .map(|(i, word)| {
+                let n = i + 1;
+                format!("Page {n} {word} opens here. Page {n} {word} ends here.\n")
+            })
+            .collect::<Vec<_>>()
+            .join("\x0c");
+        // A page is 12 pieces: a 30-piece chunk holds two pages, 20 only one.
+        let prepared = prepare(text.as_bytes(), &key, "k", 1, &chunking(30, 0)).unwrap();
+        let pages: Vec<_> = prepared.chunks.iter().map(|c| c.page).collect();
+        assert_eq!(pages, [Some(1), Some(3)], "{:#?}", prepared.chunks);
+        assert!(prepared.chunks[0].text.contains("Page 2 bravo ends here."));
+        let prepared = prepare(text.as_bytes(), &key, "k", 1, &chunking(20, 0)).unwrap();
+        let pages: Vec<_> = prepared.chunks.iter().map(|c| c.page).collect();
+        assert_eq!(pages, [Some(1), Some(2), Some(3), Some(4)]);
+        for chunk in &prepared.chunks {
+            let page = chunk.page.unwrap();
+            assert!(
+                chunk.text.starts_with(&format!("Page {page} ")),
+                "{}",
+                chunk.text
+            );
+        }
+    }
+
+    #[test]
+    fn the_budget_leaves_room_for_title_and_section() {
+        let key = ObjectKey::for_upload("acme", "hr", "leave.md");
+        let body = "word ".repeat(600);
+        let text = format!(
+            "# Leave policy of Acme Corp\n\n## Carry over rules for every region\n{body}\n"
+        );
+        let chunking = chunking(1_000, 0);
+        let prepared = prepare(text.as_bytes(), &key, "k", 1, &chunking).unwrap();
+        for chunk in &prepared.chunks {
+            let embedded = format!(
+                "{}{}",
+                embedding_prefix(&chunk.title, &chunk.section),
+                chunk.text
+            );
+            let tokens = chunking.tokens.count(&embedded).unwrap();
+            assert!(tokens <= 254, "{tokens}");
+        }
+        assert!(prepared.chunks.len() >= 3);
+    }
+
+    #[test]
+    fn an_overlong_heading_is_shortened() {
+        let key = ObjectKey::for_upload("acme", "hr", "bad.md");
+        let heading = "very ".repeat(200);
+        let text = format!("# Title\n\n## {heading}\nSome body text here.\n");
+        let prepared = prepare(text.as_bytes(), &key, "k", 1, &chunking(200, 0)).unwrap();
+        let chunk = &prepared.chunks[0];
+        assert!(chunk.section.ends_with('…'), "{}", chunk.section);
+        let prefix = TokenCounter::approximate(254)
+            .count(&embedding_prefix(&chunk.title, &chunk.section))
+            .unwrap();
+        assert!(prefix <= 254 / PREFIX_SHARE, "{prefix}");
+        assert_eq!(chunk.text, "Some body text here.");
     }
 }

@@ -10,6 +10,7 @@ use rag_backends::rag_object_store::{ObjectStore, TENANT_METADATA};
 use rag_backends::rag_queue::{self as rag_queue, Delivery, Message, Outcome, Queue};
 use rag_config::Settings;
 use rag_core::ObjectKey;
+use rag_core::fault::crash_point;
 use rag_core::s3_event::{self, Notification};
 use rag_proto::object_event::Kind;
 use rag_proto::{ChunkBatch, DocumentRemoval, IndexJob, ObjectEvent, index_job};
@@ -17,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::chunk::ChunkOptions;
-use crate::pipeline;
+use crate::pipeline::{self, Chunking};
 
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -26,7 +27,7 @@ pub struct Worker {
     objects: Arc<dyn ObjectStore>,
     catalog: Arc<dyn Catalog>,
     default_tenant: String,
-    chunk_options: ChunkOptions,
+    chunking: Arc<Chunking>,
     chunks_per_batch: usize,
     max_document_bytes: u64,
     concurrency: usize,
@@ -41,10 +42,13 @@ impl Worker {
             objects: rag_backends::object_store(settings)?,
             catalog: rag_backends::catalog(settings)?,
             default_tenant: settings.default_tenant.clone(),
-            chunk_options: ChunkOptions {
-                size: settings.ingest.chunk_size,
-                overlap: settings.ingest.chunk_overlap,
-            },
+            chunking: Arc::new(Chunking {
+                options: ChunkOptions {
+                    size: settings.ingest.chunk_size,
+                    overlap: settings.ingest.chunk_overlap,
+                },
+                tokens: rag_backends::token_counter(settings)?,
+            }),
             chunks_per_batch: settings.ingest.chunks_per_batch,
             max_document_bytes: settings.ingest.max_document_bytes,
             concurrency: settings.ingest.concurrency,
@@ -136,11 +140,12 @@ impl Worker {
             Ok(VersionDecision::Ingest { version }) => version,
             Err(e) => return Outcome::Retry(format!("catalog: {e}")),
         };
-        let options = self.chunk_options;
+        crash_point("ingest.after_begin_version");
+        let chunking = Arc::clone(&self.chunking);
         let object_key = event.key.clone();
         let parse_key = key.clone();
         let prepared = tokio::task::spawn_blocking(move || {
-            pipeline::prepare(&object.bytes, &parse_key, &object_key, version, options)
+            pipeline::prepare(&object.bytes, &parse_key, &object_key, version, &chunking)
         })
         .await;
         let prepared = match prepared {
@@ -164,6 +169,7 @@ impl Worker {
         {
             return Outcome::Retry(format!("catalog: {e}"));
         }
+        crash_point("ingest.after_set_chunking");
         let messages = batches
             .iter()
             .enumerate()
@@ -190,6 +196,7 @@ impl Worker {
         if let Err(e) = self.chunks.send_batch(messages).await {
             return Outcome::Retry(format!("chunks queue: {e}"));
         }
+        crash_point("ingest.after_send_chunks");
         tracing::info!(document = %key.document_id, version, chunks = total, kind = prepared.kind, "document chunked");
         Outcome::Done
     }
@@ -225,6 +232,7 @@ impl Worker {
         {
             return Outcome::Retry(format!("catalog: {e}"));
         }
+        crash_point("ingest.after_mark_deleting");
         let job = IndexJob {
             job: Some(index_job::Job::Remove(DocumentRemoval {
                 document_id: key.document_id.to_string(),
@@ -241,7 +249,10 @@ impl Worker {
             })
             .await
         {
-            Ok(_) => Outcome::Done,
+            Ok(_) => {
+                crash_point("ingest.after_send_removal");
+                Outcome::Done
+            }
             Err(e) => Outcome::Retry(format!("chunks queue: {e}")),
         }
     }
