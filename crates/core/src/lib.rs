@@ -6,6 +6,7 @@
 
 pub mod chunk;
 pub mod error;
+pub mod fault;
 pub mod ids;
 pub mod media;
 pub mod object_key;
