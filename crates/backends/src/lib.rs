@@ -14,7 +14,9 @@ use rag_config::{
     CacheBackend, CatalogSettings, EmbeddingSettings, ObjectStoreSettings, QueueBackend, Settings,
     VectorStoreSettings,
 };
-use rag_embeddings::{EmbeddingModel, LocalMiniLm, TokenCounter};
+use rag_embeddings::{
+    CachedEmbeddings, EmbeddingModel, LocalMiniLm, SqliteVectorCache, TokenCounter,
+};
 use rag_keyword_index::{KeywordIndex, TantivyIndex};
 use rag_object_store::{LocalObjectStore, ObjectStore};
 use rag_queue::{Queue, QueueOptions, SqliteQueue};
@@ -142,6 +144,22 @@ pub async fn embedding_model(settings: &Settings) -> Result<Arc<dyn EmbeddingMod
                 .map_err(|e| error("embedding model")(e.to_string()))
         }
     }
+}
+
+/// `model` behind the embedding cache when `embedder.cache_embeddings` is on (the indexer's
+/// model: chunks embedded once are never embedded again by the same model).
+pub fn cached_embedding_model(
+    settings: &Settings,
+    model: Arc<dyn EmbeddingModel>,
+) -> Result<Arc<dyn EmbeddingModel>, BackendError> {
+    if !settings.embedder.cache_embeddings {
+        return Ok(model);
+    }
+    ensure_dir(settings)?;
+    let store =
+        SqliteVectorCache::open(&settings.data_path(&settings.embedder.embedding_cache_path))
+            .map_err(|e| error("embedding cache")(e.to_string()))?;
+    Ok(Arc::new(CachedEmbeddings::new(model, Arc::new(store))))
 }
 
 /// Counts tokens as the configured embedding model does, for sizing chunks; loads only the

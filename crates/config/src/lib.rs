@@ -497,9 +497,15 @@ pub struct EmbedderSettings {
     pub listen: SocketAddr,
     /// Texts per call of the model.
     pub batch_size: usize,
-    /// Index jobs taken from the chunks queue at once.
+    /// Index jobs taken from the chunks queue at once (at most 10, as SQS allows); their
+    /// chunks are embedded in one call and written to each index once.
     pub receive_batch: usize,
     pub max_texts_per_request: usize,
+    /// Keep the vectors of indexed chunks by (model, text hash), so re-indexing and
+    /// unchanged chunks are not embedded again.
+    pub cache_embeddings: bool,
+    /// The embedding cache's SQLite file (relative paths are under the data directory).
+    pub embedding_cache_path: PathBuf,
 }
 
 impl Default for EmbedderSettings {
@@ -507,8 +513,10 @@ impl Default for EmbedderSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50053)),
             batch_size: 32,
-            receive_batch: 4,
+            receive_batch: 10,
             max_texts_per_request: 256,
+            cache_embeddings: true,
+            embedding_cache_path: PathBuf::from("embedding-cache.db"),
         }
     }
 }

@@ -98,10 +98,13 @@ impl Settings {
                 "batch size and concurrency must be positive",
             ));
         }
-        if self.embedder.batch_size == 0 || self.embedder.receive_batch == 0 {
+        if self.embedder.batch_size == 0 {
+            return Err(invalid("embedder.batch_size", "must be positive"));
+        }
+        if !(1..=10).contains(&self.embedder.receive_batch) {
             return Err(invalid(
-                "embedder.batch_size",
-                "batch sizes must be positive",
+                "embedder.receive_batch",
+                "must be between 1 and 10 (the most one SQS receive returns)",
             ));
         }
         if self.queues.max_receives == 0 {

@@ -1,5 +1,6 @@
 //! The chunks-queue consumer: embeds chunk batches and writes both indexes.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +12,9 @@ use rag_backends::rag_keyword_index::KeywordIndex;
 use rag_backends::rag_queue::{self as rag_queue, Delivery, Outcome, Queue};
 use rag_backends::rag_vector_store::{VectorPoint, VectorStore};
 use rag_config::Settings;
+use rag_core::fault::crash_point;
 use rag_core::{ChunkRecord, DocumentId};
-use rag_proto::{ChunkBatch, DocumentRemoval, IndexJob, index_job};
+use rag_proto::{ChunkBatch, IndexJob, index_job};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
@@ -43,165 +45,222 @@ impl Indexer {
             vectors: rag_backends::vector_store(settings, model.dimensions())?,
             keywords: rag_backends::keyword_index(settings)?,
             cache: rag_backends::cache(settings)?,
-            model,
+            model: rag_backends::cached_embedding_model(settings, model)?,
             receive_batch: settings.embedder.receive_batch,
             wait: Duration::from_millis(settings.queues.wait_ms),
         })
     }
 
-    /// Consumes the chunks queue until `stop` is cancelled; jobs in progress finish.
+    /// Consumes the chunks queue until `stop` is cancelled; jobs in progress finish. The jobs
+    /// of one receive are indexed together: one model call, one write to each index.
     pub async fn consume(self, stop: CancellationToken) {
         let queue = self.queue.clone();
         let (batch, wait) = (self.receive_batch, self.wait);
-        rag_queue::consume(queue, batch, wait, stop, |delivery| {
+        rag_queue::consume_batches(queue, batch, wait, stop, |deliveries| {
             let this = &self;
-            async move { this.handle(&delivery).await }
+            async move { this.handle_all(deliveries).await }
         })
         .await;
     }
 
-    async fn handle(&self, delivery: &Delivery) -> Outcome {
-        let job = match IndexJob::decode(delivery.body.as_slice()) {
-            Ok(job) => job,
-            Err(e) => return Outcome::Poison(format!("not an index job: {e}")),
-        };
-        match job.job {
-            Some(index_job::Job::Upsert(batch)) => self.upsert(batch).await,
-            Some(index_job::Job::Remove(removal)) => self.remove(removal).await,
-            None => Outcome::Poison("index job is empty".into()),
+    /// One outcome per delivery, in order.
+    async fn handle_all(&self, deliveries: Vec<Delivery>) -> Vec<Outcome> {
+        let mut outcomes = vec![Outcome::Done; deliveries.len()];
+        let mut upserts = Vec::new();
+        let mut removals = Vec::new();
+        for (i, delivery) in deliveries.iter().enumerate() {
+            match decode(delivery) {
+                Ok(Job::Upsert(job)) => upserts.push((i, job)),
+                Ok(Job::Remove(removal)) => removals.push((i, removal)),
+                Err(reason) => outcomes[i] = Outcome::Poison(reason),
+            }
         }
+        // Upserts first, so that a removal received with them wins.
+        for (i, outcome) in self.upsert_all(upserts).await {
+            outcomes[i] = outcome;
+        }
+        for (i, removal) in removals {
+            outcomes[i] = self.remove(removal).await;
+        }
+        outcomes
     }
 
-    #[tracing::instrument(skip_all, fields(document = %batch.document_id, version = batch.version, batch = batch.batch_index))]
-    async fn upsert(&self, batch: ChunkBatch) -> Outcome {
-        let Ok(id) = batch.document_id.parse::<DocumentId>() else {
-            return Outcome::Poison(format!("invalid document id {:?}", batch.document_id));
-        };
-        let chunks: Vec<ChunkRecord> = match batch
-            .chunks
-            .into_iter()
-            .map(ChunkRecord::try_from)
-            .collect()
-        {
-            Ok(chunks) => chunks,
-            Err(e) => return Outcome::Poison(e.to_string()),
-        };
-        if chunks
-            .iter()
-            .any(|c| c.document_id != id || c.version != batch.version || !c.has_consistent_id())
-        {
-            return Outcome::Poison("a chunk does not belong to its batch".into());
-        }
-        match self
-            .catalog
-            .is_stale(&batch.tenant, id, batch.version)
-            .await
-        {
-            Ok(true) => {
-                tracing::info!("skipping a batch of a superseded version");
-                return Outcome::Done;
+    /// Indexes the batches of any number of documents: the live ones (not superseded) are
+    /// embedded in one call and written to each index once; then each batch is recorded, and
+    /// a version whose batches are all in becomes the one readers see.
+    #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
+    async fn upsert_all(&self, jobs: Vec<(usize, Upsert)>) -> Vec<(usize, Outcome)> {
+        let mut results = Vec::with_capacity(jobs.len());
+        let mut live = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs {
+            match self
+                .catalog
+                .is_stale(&job.tenant, job.id, job.version)
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(document = %job.id, version = job.version, "skipping a batch of a superseded version");
+                    results.push((i, Outcome::Done));
+                }
+                Ok(false) => live.push((i, job)),
+                Err(e) => results.push((i, Outcome::Retry(format!("catalog: {e}")))),
             }
-            Ok(false) => {}
-            Err(e) => return Outcome::Retry(format!("catalog: {e}")),
         }
+        if live.is_empty() {
+            return results;
+        }
+        if let Err(reason) = self.write_indexes(&live).await {
+            results.extend(
+                live.iter()
+                    .map(|(i, _)| (*i, Outcome::Retry(reason.clone()))),
+            );
+            return results;
+        }
+        let mut changed = BTreeSet::new();
+        for (i, job) in &live {
+            let outcome = match self.record(job).await {
+                Ok(published) => {
+                    if published {
+                        changed.insert((job.tenant.as_str(), job.domain.as_str()));
+                    }
+                    Outcome::Done
+                }
+                Err(reason) => Outcome::Retry(reason),
+            };
+            results.push((*i, outcome));
+        }
+        for (tenant, domain) in changed {
+            self.bump_epochs(tenant, domain).await;
+        }
+        results
+    }
+
+    /// Embeds the chunks of `jobs` and writes them to both indexes (invisible to readers
+    /// until their version is marked indexed).
+    async fn write_indexes(&self, jobs: &[(usize, Upsert)]) -> Result<(), String> {
+        let chunks: Vec<ChunkRecord> = jobs
+            .iter()
+            .flat_map(|(_, job)| job.chunks.iter().cloned())
+            .collect();
         let texts: Vec<String> = chunks.iter().map(embedding_text).collect();
-        let vectors = match self.model.embed(&texts).await {
-            Ok(v) => v,
-            Err(e) => return Outcome::Retry(format!("embedding: {e}")),
-        };
+        let mut vectors = Vec::with_capacity(texts.len());
+        for group in texts.chunks(TEXTS_PER_MODEL_CALL) {
+            vectors.extend(
+                self.model
+                    .embed(group)
+                    .await
+                    .map_err(|e| format!("embedding: {e}"))?,
+            );
+        }
+        if vectors.len() != chunks.len() {
+            return Err(format!(
+                "embedding: {} vectors for {} chunks",
+                vectors.len(),
+                chunks.len()
+            ));
+        }
         let points = chunks
             .iter()
             .cloned()
             .zip(vectors)
             .map(|(chunk, vector)| VectorPoint { vector, chunk })
             .collect();
-        if let Err(e) = self.vectors.upsert(points).await {
-            return Outcome::Retry(format!("vector store: {e}"));
-        }
-        if let Err(e) = self.keywords.upsert(chunks).await {
-            return Outcome::Retry(format!("keyword index: {e}"));
-        }
-        let complete = match self
+        crash_point("embedder.after_embed");
+        self.vectors
+            .upsert(points)
+            .await
+            .map_err(|e| format!("vector store: {e}"))?;
+        crash_point("embedder.after_vector_upsert");
+        self.keywords
+            .upsert(chunks)
+            .await
+            .map_err(|e| format!("keyword index: {e}"))?;
+        crash_point("embedder.after_keyword_upsert");
+        tracing::debug!(chunks = texts.len(), "chunks written to both indexes");
+        Ok(())
+    }
+
+    /// Records that `job`'s batch is in both indexes; publishes its version when it was the
+    /// last one. Returns whether a version was published.
+    async fn record(&self, job: &Upsert) -> Result<bool, String> {
+        let complete = self
             .catalog
             .record_batch_indexed(
-                &batch.tenant,
-                id,
-                batch.version,
-                batch.batch_index,
-                batch.batch_count,
+                &job.tenant,
+                job.id,
+                job.version,
+                job.batch_index,
+                job.batch_count,
             )
             .await
-        {
-            Ok(complete) => complete,
-            Err(e) => return Outcome::Retry(format!("catalog: {e}")),
-        };
+            .map_err(|e| format!("catalog: {e}"))?;
+        crash_point("embedder.after_record_batch");
         if complete {
-            return self
-                .publish_version(&batch.tenant, &batch.domain, id, batch.version)
-                .await;
+            self.publish_version(&job.tenant, job.id, job.version)
+                .await?;
         }
-        Outcome::Done
+        Ok(complete)
     }
 
     /// Makes `version` the one readers see and retires the older ones.
     async fn publish_version(
         &self,
         tenant: &str,
-        domain: &str,
         id: DocumentId,
         version: u64,
-    ) -> Outcome {
+    ) -> Result<(), String> {
         // Version 1 has no older versions to retire (versions start at 1 and are never
         // reused): skipping the deletes saves two index commits per new document.
         if version > 1 {
-            if let Err(e) = self
-                .vectors
+            self.vectors
                 .delete_document(tenant, id, Some(version))
                 .await
-            {
-                return Outcome::Retry(format!("vector store: {e}"));
-            }
-            if let Err(e) = self
-                .keywords
+                .map_err(|e| format!("vector store: {e}"))?;
+            self.keywords
                 .delete_document(tenant, id, Some(version))
                 .await
-            {
-                return Outcome::Retry(format!("keyword index: {e}"));
-            }
+                .map_err(|e| format!("keyword index: {e}"))?;
+            crash_point("embedder.after_retire_old_versions");
         }
-        if let Err(e) = self.catalog.mark_indexed(tenant, id, version).await {
-            return Outcome::Retry(format!("catalog: {e}"));
-        }
-        self.bump_epochs(tenant, domain).await;
+        self.catalog
+            .mark_indexed(tenant, id, version)
+            .await
+            .map_err(|e| format!("catalog: {e}"))?;
+        crash_point("embedder.after_mark_indexed");
         tracing::info!(document = %id, version, "document indexed");
-        Outcome::Done
+        Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(document = %removal.document_id))]
-    async fn remove(&self, removal: DocumentRemoval) -> Outcome {
-        let Ok(id) = removal.document_id.parse::<DocumentId>() else {
-            return Outcome::Poison(format!("invalid document id {:?}", removal.document_id));
-        };
-        if let Err(e) = self
-            .vectors
-            .delete_document(&removal.tenant, id, None)
+    #[tracing::instrument(skip_all, fields(document = %removal.id))]
+    async fn remove(&self, removal: Removal) -> Outcome {
+        match self.remove_from_indexes(&removal).await {
+            Ok(()) => {
+                self.bump_epochs(&removal.tenant, &removal.domain).await;
+                tracing::info!(document = %removal.id, "document removed from both indexes");
+                Outcome::Done
+            }
+            Err(reason) => Outcome::Retry(reason),
+        }
+    }
+
+    async fn remove_from_indexes(&self, removal: &Removal) -> Result<(), String> {
+        let (tenant, id) = (removal.tenant.as_str(), removal.id);
+        self.vectors
+            .delete_document(tenant, id, None)
             .await
-        {
-            return Outcome::Retry(format!("vector store: {e}"));
-        }
-        if let Err(e) = self
-            .keywords
-            .delete_document(&removal.tenant, id, None)
+            .map_err(|e| format!("vector store: {e}"))?;
+        crash_point("embedder.after_remove_vectors");
+        self.keywords
+            .delete_document(tenant, id, None)
             .await
-        {
-            return Outcome::Retry(format!("keyword index: {e}"));
-        }
-        if let Err(e) = self.catalog.mark_deleted(&removal.tenant, id).await {
-            return Outcome::Retry(format!("catalog: {e}"));
-        }
-        self.bump_epochs(&removal.tenant, &removal.domain).await;
-        tracing::info!(document = %id, "document removed from both indexes");
-        Outcome::Done
+            .map_err(|e| format!("keyword index: {e}"))?;
+        crash_point("embedder.after_remove_keywords");
+        self.catalog
+            .mark_deleted(tenant, id)
+            .await
+            .map_err(|e| format!("catalog: {e}"))?;
+        crash_point("embedder.after_mark_deleted");
+        Ok(())
     }
 
     async fn bump_epochs(&self, tenant: &str, domain: &str) {
@@ -212,6 +271,82 @@ impl Indexer {
             }
         }
     }
+}
+
+/// Texts per model call: bounds one call's memory (10 jobs of 64 chunks fit in one).
+const TEXTS_PER_MODEL_CALL: usize = 1024;
+
+/// A chunk batch, checked.
+#[derive(Debug)]
+struct Upsert {
+    id: DocumentId,
+    version: u64,
+    tenant: String,
+    domain: String,
+    batch_index: u32,
+    batch_count: u32,
+    chunks: Vec<ChunkRecord>,
+}
+
+#[derive(Debug)]
+struct Removal {
+    id: DocumentId,
+    tenant: String,
+    domain: String,
+}
+
+#[derive(Debug)]
+enum Job {
+    Upsert(Upsert),
+    Remove(Removal),
+}
+
+/// The job of a delivery, or why it can never be done.
+fn decode(delivery: &Delivery) -> Result<Job, String> {
+    let job =
+        IndexJob::decode(delivery.body.as_slice()).map_err(|e| format!("not an index job: {e}"))?;
+    match job.job {
+        Some(index_job::Job::Upsert(batch)) => check_batch(batch).map(Job::Upsert),
+        Some(index_job::Job::Remove(removal)) => {
+            let id = parse_id(&removal.document_id)?;
+            Ok(Job::Remove(Removal {
+                id,
+                tenant: removal.tenant,
+                domain: removal.domain,
+            }))
+        }
+        None => Err("index job is empty".into()),
+    }
+}
+
+fn parse_id(id: &str) -> Result<DocumentId, String> {
+    id.parse()
+        .map_err(|_| format!("invalid document id {id:?}"))
+}
+
+fn check_batch(batch: ChunkBatch) -> Result<Upsert, String> {
+    let id = parse_id(&batch.document_id)?;
+    let chunks: Vec<ChunkRecord> = batch
+        .chunks
+        .into_iter()
+        .map(ChunkRecord::try_from)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    if chunks
+        .iter()
+        .any(|c| c.document_id != id || c.version != batch.version || !c.has_consistent_id())
+    {
+        return Err("a chunk does not belong to its batch".into());
+    }
+    Ok(Upsert {
+        id,
+        version: batch.version,
+        tenant: batch.tenant,
+        domain: batch.domain,
+        batch_index: batch.batch_index,
+        batch_count: batch.batch_count,
+        chunks,
+    })
 }
 
 /// What the model sees of a chunk: its title and section give context to short chunks.

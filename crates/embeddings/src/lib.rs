@@ -4,18 +4,21 @@
 //! [`EmbeddingError`], the local all-MiniLM-L6-v2 model run on the CPU with candle
 //! ([`LocalMiniLm`]), a deterministic hashing stand-in for tests ([`HashEmbedding`]), and
 //! where the model files live on disk ([`default_model_dir`]; they are fetched by
-//! `scripts/fetch-model.sh`). Does not own: choosing a model from the configuration,
+//! `scripts/fetch-model.sh`), and the embedding cache that wraps any model
+//! ([`CachedEmbeddings`] over a [`VectorCache`], embedded in SQLite). Does not own: choosing a model from the configuration,
 //! chunking text (chunkers count with [`TokenCounter`], which loads only the tokenizer, or
-//! [`EmbeddingModel::count_tokens`], against [`EmbeddingModel::max_text_tokens`]), or storing vectors.
+//! [`EmbeddingModel::count_tokens`], against [`EmbeddingModel::max_text_tokens`]), or storing vectors for search.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+pub mod cache;
 mod error;
 pub mod fake;
 pub mod local;
 pub mod tokens;
 
+pub use cache::{CachedEmbeddings, SqliteVectorCache, VectorCache};
 pub use error::EmbeddingError;
 pub use fake::HashEmbedding;
 pub use local::LocalMiniLm;
