@@ -290,3 +290,46 @@ fn unreadable_files_give_reasons() {
         "unsupported file type: Excel workbook (.xlsx)"
     );
 }
+
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const FIXTURES: &[&str] = &[
+        "handbook.pdf",
+        "security-policy.docx",
+        "vpn-wiki.html",
+        "db-failover.md",
+        "minutes.txt",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// Damaged copies of the fixtures (bytes overwritten, the end cut off) never panic
+        /// the pipeline: they are read, or refused with a reason.
+        #[test]
+        fn damaged_files_are_read_or_refused(
+            which in 0..FIXTURES.len(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..12),
+            keep in 0.2f64..1.0,
+        ) {
+            let name = FIXTURES[which];
+            let mut bytes = fixture(name);
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            bytes.truncate(((bytes.len() as f64) * keep) as usize);
+            let key = ObjectKey::for_upload("acme", "hr", name);
+            let result = std::panic::catch_unwind(|| {
+                pipeline::prepare(&bytes, &key, "k", 1, &chunking())
+            });
+            prop_assert!(result.is_ok(), "{name} panicked");
+            if let Ok(Err(e)) = result {
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}
