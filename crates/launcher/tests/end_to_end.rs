@@ -218,6 +218,61 @@ async fn upload_ask_delete_restart() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// PDF and DOCX go through the whole system: answers cite the PDF's page, and a damaged
+/// PDF is marked failed with its reason while the others are indexed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pdf_and_docx_are_searchable_and_a_damaged_pdf_fails() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let system = start(settings(dir.path())).await?;
+    let client = Client::new(&system);
+    let fixtures = support::repo_root().join("crates/ingest-worker/tests/fixtures");
+    for name in ["handbook.pdf", "security-policy.docx", "corrupt.pdf"] {
+        let (status, body) = client
+            .upload("hr", name, std::fs::read(fixtures.join(name))?)
+            .await?;
+        assert_eq!(status, 202, "{name}: {body}");
+    }
+    let status_of = |name: &str| format!("/v1/documents/{}", expected_id("hr", name));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut settled = Vec::new();
+    for name in ["handbook.pdf", "security-policy.docx", "corrupt.pdf"] {
+        loop {
+            let (_, doc) = client.get(&status_of(name)).await?;
+            if matches!(doc["status"].as_str(), Some("indexed" | "failed")) {
+                settled.push(doc);
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} not settled: {doc}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(settled[0]["status"], "indexed", "{}", settled[0]);
+    assert_eq!(settled[1]["status"], "indexed", "{}", settled[1]);
+    assert_eq!(settled[2]["status"], "failed", "{}", settled[2]);
+    let reason = settled[2]["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("the PDF file is damaged or invalid"),
+        "{}",
+        settled[2]
+    );
+
+    let answer = client
+        .ask("By when must carried-over leave days be taken?", Some("hr"))
+        .await?;
+    let handbook = expected_id("hr", "handbook.pdf");
+    let cited_pages: Vec<&Value> = answer["citations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["document_id"] == handbook.as_str())
+        .map(|c| &c["page"])
+        .collect();
+    assert!(!cited_pages.is_empty(), "{answer}");
+    assert!(cited_pages.iter().all(|p| p.as_u64().is_some()), "{answer}");
+    system.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_gets_clear_errors() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -280,9 +335,15 @@ async fn bad_input_gets_clear_errors() -> anyhow::Result<()> {
     assert_eq!(status, 413);
 
     let (status, body) = client
-        .upload("hr", "scan.pdf", b"%PDF-1.7 binary".to_vec())
+        .upload("hr", "scan.pdf", b"\x89PNG\r\n\x1a\n binary".to_vec())
         .await?;
     assert_eq!(status, 415, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("unsupported file type: PNG image")),
+        "{body}"
+    );
     let (status, body) = client
         .upload("hr", "big.txt", vec![b'a'; 300 * 1024])
         .await?;
