@@ -166,8 +166,9 @@ pub fn cached_embedding_model(
 /// tokenizer (a model without one would get `TokenCounter::approximate`).
 pub fn token_counter(settings: &Settings) -> Result<TokenCounter, BackendError> {
     match &settings.embedding {
-        EmbeddingSettings::Local { .. } => TokenCounter::load(&model_dir(settings))
-            .map_err(|e| error("tokenizer")(e.to_string())),
+        EmbeddingSettings::Local { .. } => {
+            TokenCounter::load(&model_dir(settings)).map_err(|e| error("tokenizer")(e.to_string()))
+        }
     }
 }
 
