@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rag_config::{DomainSettings, Settings, Tier};
-use rag_core::ObjectKey;
 use rag_eval::report::LatencyMs;
 use rag_eval::{BeirDataset, Evaluator, ExperimentLog, ExperimentRecord, RetrievalReport};
+use rag_launcher::Loader;
 use rag_proto::retriever_service_client::RetrieverServiceClient;
 use rag_proto::{FusionMode, SearchRequest};
 
@@ -100,53 +100,30 @@ async fn run(
     args: &RetrievalArgs,
 ) -> anyhow::Result<()> {
     let tenant = settings.default_tenant.clone();
-    let objects = rag_backends::object_store(settings)?;
-    let catalog = rag_backends::catalog(settings)?;
 
     // Load: every document as an upload of `<id>.txt` (title, blank line, text).
     let started = Instant::now();
-    let mut file_to_id: HashMap<String, String> = HashMap::new();
-    let (mut queued, mut unchanged) = (0usize, 0usize);
-    for document in dataset.corpus()? {
-        let document = document?;
-        let file = format!("{}.txt", document.id.replace(['/', '\\', '\0'], "_"));
-        let key = ObjectKey::for_upload(&tenant, DOMAIN, &file).to_key();
-        let body = format!("{}\n\n{}", document.title, document.text).into_bytes();
-        file_to_id.insert(file, document.id);
-        if objects.get(&key).await?.is_some_and(|o| o.bytes == body) {
-            unchanged += 1;
-            continue;
-        }
-        let metadata = BTreeMap::from([("tenant".to_owned(), tenant.clone())]);
-        objects.put(&key, body, metadata).await?;
-        queued += 1;
-    }
-    let docs = file_to_id.len();
+    let mut loader = Loader::new(settings)?;
+    rag_launcher::load::put_corpus(&mut loader, dataset.corpus_path(), DOMAIN).await?;
+    let report = loader.report();
+    let docs = report.uploaded + report.unchanged;
     eprintln!(
-        "{docs} documents: {queued} queued, {unchanged} unchanged ({:.1} s)",
+        "{docs} documents: {} queued, {} unchanged ({:.1} s)",
+        report.uploaded,
+        report.unchanged,
         started.elapsed().as_secs_f64()
     );
-    let mut last_report = Instant::now();
-    loop {
-        let counts = catalog.counts(&tenant).await?;
-        let count = |s: &str| counts.get(s).copied().unwrap_or(0) as usize;
-        let (indexed, failed) = (count("indexed"), count("failed"));
-        if indexed + failed >= docs {
-            eprintln!(
-                "indexed {indexed}, failed {failed} after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-            break;
-        }
-        if last_report.elapsed() > Duration::from_secs(10) {
-            eprintln!(
-                "indexed {indexed} of {docs} ({:.0} s)",
-                started.elapsed().as_secs_f64()
-            );
-            last_report = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let progress = crate::load::wait_with_bar(&loader).await?;
+    eprintln!(
+        "indexed {}, failed {} after {:.1} s",
+        progress.indexed,
+        progress.failed,
+        started.elapsed().as_secs_f64()
+    );
+    let file_to_id: HashMap<String, String> = dataset
+        .corpus()?
+        .map(|d| d.map(|d| (rag_launcher::load::corpus_file_name(&d.id), d.id)))
+        .collect::<Result<_, _>>()?;
 
     // Query: documents ranked by their best chunk.
     let retriever = RetrieverServiceClient::new(rag_grpc::lazy_channel(

@@ -1,11 +1,13 @@
 //! `ragctl`: the command line of llmops-rag-pipeline. `ragctl up` runs the whole system in
-//! one process on the embedded backends.
+//! one process on the embedded backends; `ragctl load` bulk-loads documents; `ragctl eval`
+//! measures retrieval quality.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod eval;
+mod load;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -42,6 +44,9 @@ enum Command {
         #[arg(long)]
         no_seed: bool,
     },
+    /// Load a folder of documents or a BEIR corpus through the ingestion pipeline and wait
+    /// until every document is searchable.
+    Load(load::LoadArgs),
     /// Measure quality on public benchmarks.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -75,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
             }
             up(settings, (!no_seed).then_some(seed)).await
         }
+        Command::Load(args) => load::run(settings, args).await,
         Command::Eval(EvalCommand::Retrieval(args)) => eval::retrieval(settings, args).await,
     }
 }

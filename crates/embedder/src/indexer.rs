@@ -142,7 +142,7 @@ impl Indexer {
             .iter()
             .flat_map(|(_, job)| job.chunks.iter().cloned())
             .collect();
-        let texts: Vec<String> = chunks.iter().map(embedding_text).collect();
+        let texts: Vec<String> = chunks.iter().map(ChunkRecord::embedding_text).collect();
         let mut vectors = Vec::with_capacity(texts.len());
         for group in texts.chunks(TEXTS_PER_MODEL_CALL) {
             vectors.extend(
@@ -347,18 +347,4 @@ fn check_batch(batch: ChunkBatch) -> Result<Upsert, String> {
         batch_count: batch.batch_count,
         chunks,
     })
-}
-
-/// What the model sees of a chunk: its title and section give context to short chunks.
-fn embedding_text(chunk: &ChunkRecord) -> String {
-    let mut text =
-        String::with_capacity(chunk.title.len() + chunk.section.len() + chunk.text.len() + 4);
-    text.push_str(&chunk.title);
-    if !chunk.section.is_empty() && chunk.section != chunk.title {
-        text.push_str(" — ");
-        text.push_str(&chunk.section);
-    }
-    text.push('\n');
-    text.push_str(&chunk.text);
-    text
 }

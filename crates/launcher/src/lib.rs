@@ -5,18 +5,19 @@
 //! Owns start-up order, readiness, seeding the sample documents, and shutdown. Must not
 //! contain service logic.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rag_backends::rag_object_store::TENANT_METADATA;
 use rag_config::Settings;
-use rag_core::ObjectKey;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+pub mod load;
+
+pub use load::{Loader, Upload};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -31,8 +32,8 @@ pub enum LaunchError {
     NotReady(Duration, String),
     #[error(transparent)]
     Backend(#[from] rag_backends::BackendError),
-    #[error("seeding documents failed: {0}")]
-    Seed(String),
+    #[error("loading documents failed: {0}")]
+    Load(String),
 }
 
 /// The running system.
@@ -90,7 +91,7 @@ pub async fn start(mut settings: Settings) -> Result<System, LaunchError> {
     settings.embedder.listen = embedder_addr;
     settings.ingest.listen = ingest_addr;
     std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|e| LaunchError::Seed(format!("{}: {e}", settings.data_dir.display())))?;
+        .map_err(|e| LaunchError::Load(format!("{}: {e}", settings.data_dir.display())))?;
 
     let stop = CancellationToken::new();
     let mut services = JoinSet::new();
@@ -227,14 +228,14 @@ pub struct SeedReport {
     pub skipped: usize,
 }
 
-/// Data as code, locally: puts every `<dir>/<domain>/<file>` into the object store (as the
-/// data-sync workflow does with S3), so the usual events ingest it. Files whose stored copy
-/// is identical are left alone, so running it again costs nothing.
+/// Data as code, locally: puts every file under `<dir>/<domain>/` into the object store (as
+/// the data-sync workflow does with S3), so the usual events ingest it. Files whose stored
+/// copy is identical are left alone, so running it again costs nothing.
 pub async fn seed(settings: &Settings, dir: &Path) -> Result<SeedReport, LaunchError> {
-    let objects = rag_backends::object_store(settings)?;
-    let mut report = SeedReport::default();
+    let mut loader = Loader::new(settings)?;
+    let mut skipped = 0;
     let mut domains = std::fs::read_dir(dir)
-        .map_err(|e| LaunchError::Seed(format!("{}: {e}", dir.display())))?
+        .map_err(|e| LaunchError::Load(format!("{}: {e}", dir.display())))?
         .filter_map(Result::ok)
         .filter(|e| e.path().is_dir())
         .collect::<Vec<_>>();
@@ -243,37 +244,27 @@ pub async fn seed(settings: &Settings, dir: &Path) -> Result<SeedReport, LaunchE
         let domain = domain_dir.file_name().to_string_lossy().into_owned();
         if settings.domain(&domain).is_none() {
             tracing::warn!(%domain, "skipping a folder that is not a configured domain");
-            report.skipped += 1;
+            skipped += 1;
             continue;
         }
-        let mut files = std::fs::read_dir(domain_dir.path())
-            .map_err(|e| LaunchError::Seed(e.to_string()))?
-            .filter_map(Result::ok)
-            .filter(|e| e.path().is_file())
-            .collect::<Vec<_>>();
-        files.sort_by_key(|e| e.file_name());
-        for file in files {
-            let name = file.file_name().to_string_lossy().into_owned();
-            let bytes = tokio::fs::read(file.path())
+        let root = domain_dir.path();
+        for file in load::files_under(&root)? {
+            let bytes = tokio::fs::read(&file)
                 .await
-                .map_err(|e| LaunchError::Seed(format!("{}: {e}", file.path().display())))?;
-            let key = ObjectKey::for_upload(&settings.default_tenant, &domain, &name).to_key();
-            let existing = objects
-                .get(&key)
-                .await
-                .map_err(|e| LaunchError::Seed(e.to_string()))?;
-            if existing.is_some_and(|o| o.bytes == bytes) {
-                report.unchanged += 1;
-                continue;
-            }
-            let metadata =
-                BTreeMap::from([(TENANT_METADATA.to_owned(), settings.default_tenant.clone())]);
-            objects
-                .put(&key, bytes, metadata)
-                .await
-                .map_err(|e| LaunchError::Seed(e.to_string()))?;
-            report.uploaded += 1;
+                .map_err(|e| LaunchError::Load(format!("{}: {e}", file.display())))?;
+            loader
+                .put(Upload {
+                    domain: domain.clone(),
+                    file_name: load::file_name_below(&root, &file),
+                    bytes,
+                })
+                .await?;
         }
     }
-    Ok(report)
+    let report = loader.report();
+    Ok(SeedReport {
+        uploaded: report.uploaded,
+        unchanged: report.unchanged,
+        skipped,
+    })
 }
