@@ -151,7 +151,7 @@ fn encode(vector: &[f32]) -> Vec<u8> {
 
 /// `None` for a blob that is not a whole number of floats (treated as a miss).
 fn decode(blob: &[u8]) -> Option<Vec<f32>> {
-    if blob.is_empty() || blob.len() % 4 != 0 {
+    if blob.is_empty() || !blob.len().is_multiple_of(4) {
         return None;
     }
     Some(
