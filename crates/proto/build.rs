@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not compile time: a cached build script may be reused for a checkout
+    // at another path (a second worktree sharing the target directory).
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = ["rag/v1/rag.proto"];
     for file in files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
