@@ -2,14 +2,14 @@
 //! ingestion pipeline of an embedded system, with a progress bar, until every document is
 //! searchable.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rag_config::Settings;
+use rag_launcher::Loader;
 use rag_launcher::load::{self, Progress};
-use rag_launcher::{Loader, Upload};
 
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
@@ -29,6 +29,9 @@ pub async fn run(mut settings: Settings, args: LoadArgs) -> anyhow::Result<()> {
         settings.data_dir = dir;
     }
     settings.gateway.listen = "127.0.0.1:0".parse()?;
+    if !args.path.exists() {
+        bail!("{}: no such file or folder", args.path.display());
+    }
     if let Some(domain) = &args.domain
         && settings.domain(domain).is_none()
     {
@@ -48,24 +51,16 @@ pub async fn run(mut settings: Settings, args: LoadArgs) -> anyhow::Result<()> {
 async fn load_into(settings: &Settings, args: &LoadArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut loader = Loader::new(settings)?;
-    if args.path.is_dir() {
-        match &args.domain {
-            Some(domain) => put_folder(&mut loader, &args.path, domain).await?,
-            None => {
-                let report = rag_launcher::seed(settings, &args.path).await?;
-                if report.skipped > 0 {
-                    eprintln!(
-                        "{} folders are not configured domains and were skipped",
-                        report.skipped
-                    );
-                }
+    match (args.path.is_dir(), &args.domain) {
+        (true, Some(domain)) => load::put_folder(&mut loader, &args.path, domain).await?,
+        (true, None) => {
+            let skipped = load::put_domain_folders(&mut loader, settings, &args.path).await?;
+            if skipped > 0 {
+                eprintln!("{skipped} folders are not configured domains and were skipped");
             }
         }
-    } else {
-        let Some(domain) = &args.domain else {
-            bail!("--domain is required to load a corpus file");
-        };
-        load::put_corpus(&mut loader, &args.path, domain).await?;
+        (false, Some(domain)) => load::put_corpus(&mut loader, &args.path, domain).await?,
+        (false, None) => bail!("--domain is required to load a corpus file"),
     }
     let report = loader.report();
     eprintln!(
@@ -77,28 +72,12 @@ async fn load_into(settings: &Settings, args: &LoadArgs) -> anyhow::Result<()> {
     let progress = wait_with_bar(&loader).await?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "{} indexed, {} failed; {} loaded in {seconds:.1} s ({:.1} documents/s)",
+        "{} loaded in {seconds:.1} s ({:.1} documents/s); the tenant has {} indexed, {} failed",
+        report.uploaded,
+        report.uploaded as f64 / seconds.max(1e-9),
         progress.indexed,
         progress.failed,
-        report.uploaded,
-        report.uploaded as f64 / seconds.max(1e-9)
     );
-    Ok(())
-}
-
-async fn put_folder(loader: &mut Loader, root: &Path, domain: &str) -> anyhow::Result<()> {
-    for file in load::files_under(root)? {
-        let bytes = tokio::fs::read(&file)
-            .await
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        loader
-            .put(Upload {
-                domain: domain.to_owned(),
-                file_name: load::file_name_below(root, &file),
-                bytes,
-            })
-            .await?;
-    }
     Ok(())
 }
 

@@ -233,34 +233,7 @@ pub struct SeedReport {
 /// copy is identical are left alone, so running it again costs nothing.
 pub async fn seed(settings: &Settings, dir: &Path) -> Result<SeedReport, LaunchError> {
     let mut loader = Loader::new(settings)?;
-    let mut skipped = 0;
-    let mut domains = std::fs::read_dir(dir)
-        .map_err(|e| LaunchError::Load(format!("{}: {e}", dir.display())))?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .collect::<Vec<_>>();
-    domains.sort_by_key(|e| e.file_name());
-    for domain_dir in domains {
-        let domain = domain_dir.file_name().to_string_lossy().into_owned();
-        if settings.domain(&domain).is_none() {
-            tracing::warn!(%domain, "skipping a folder that is not a configured domain");
-            skipped += 1;
-            continue;
-        }
-        let root = domain_dir.path();
-        for file in load::files_under(&root)? {
-            let bytes = tokio::fs::read(&file)
-                .await
-                .map_err(|e| LaunchError::Load(format!("{}: {e}", file.display())))?;
-            loader
-                .put(Upload {
-                    domain: domain.clone(),
-                    file_name: load::file_name_below(&root, &file),
-                    bytes,
-                })
-                .await?;
-        }
-    }
+    let skipped = load::put_domain_folders(&mut loader, settings, dir).await?;
     let report = loader.report();
     Ok(SeedReport {
         uploaded: report.uploaded,

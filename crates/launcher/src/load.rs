@@ -134,6 +134,49 @@ impl Loader {
     }
 }
 
+/// Puts every file under `<dir>/<domain>/` (recursively) for each folder of `dir` that is a
+/// configured domain; returns how many folders were skipped as not configured.
+pub async fn put_domain_folders(
+    loader: &mut Loader,
+    settings: &Settings,
+    dir: &Path,
+) -> Result<usize, LaunchError> {
+    let mut skipped = 0;
+    let mut domains = std::fs::read_dir(dir)
+        .map_err(|e| failed(&dir.display().to_string())(e.to_string()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .collect::<Vec<_>>();
+    domains.sort_by_key(|e| e.file_name());
+    for domain_dir in domains {
+        let domain = domain_dir.file_name().to_string_lossy().into_owned();
+        if settings.domain(&domain).is_none() {
+            tracing::warn!(%domain, "skipping a folder that is not a configured domain");
+            skipped += 1;
+            continue;
+        }
+        put_folder(loader, &domain_dir.path(), &domain).await?;
+    }
+    Ok(skipped)
+}
+
+/// Puts every file under `root` (recursively) into `domain`.
+pub async fn put_folder(loader: &mut Loader, root: &Path, domain: &str) -> Result<(), LaunchError> {
+    for file in files_under(root)? {
+        let bytes = tokio::fs::read(&file)
+            .await
+            .map_err(|e| failed(&file.display().to_string())(e.to_string()))?;
+        loader
+            .put(Upload {
+                domain: domain.to_owned(),
+                file_name: file_name_below(root, &file),
+                bytes,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
 /// Every regular file under `dir`, recursively, sorted by path; hidden files and folders
 /// (`.git`, `.DS_Store`) are left out.
 pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>, LaunchError> {
@@ -172,10 +215,11 @@ pub fn file_name_below(root: &Path, file: &Path) -> String {
 
 /// Every corpus document as `<id>.txt`: its title, a blank line, its text.
 pub async fn put_corpus(loader: &mut Loader, path: &Path, domain: &str) -> Result<(), LaunchError> {
-    let reader = rag_eval::beir::CorpusReader::open(path)
-        .map_err(|e| failed(&path.display().to_string())(e.to_string()))?;
+    // BEIR errors name the file and line already.
+    let reader =
+        rag_eval::beir::CorpusReader::open(path).map_err(|e| LaunchError::Load(e.to_string()))?;
     for document in reader {
-        let document = document.map_err(|e| failed(&path.display().to_string())(e.to_string()))?;
+        let document = document.map_err(|e| LaunchError::Load(e.to_string()))?;
         loader
             .put(Upload {
                 domain: domain.to_owned(),
