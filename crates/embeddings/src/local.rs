@@ -27,7 +27,9 @@ use tokenizers::utils::padding::{PaddingParams, PaddingStrategy, pad_encodings};
 use tokenizers::utils::truncation::{TruncationDirection, TruncationParams, TruncationStrategy};
 use tokenizers::{Encoding, Tokenizer};
 
-use crate::{DEFAULT_MAX_TEXTS_PER_CALL, EmbeddingError, EmbeddingModel, default_model_dir};
+use crate::{
+    DEFAULT_MAX_TEXTS_PER_CALL, EmbeddingError, EmbeddingModel, TokenCounter, default_model_dir,
+};
 
 /// The model id [`LocalMiniLm`] reports.
 pub const MINILM_MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -39,7 +41,7 @@ pub const MINILM_DIMENSIONS: usize = 384;
 pub const MINILM_MAX_TOKENS: usize = 256;
 
 /// `[CLS]` and `[SEP]`.
-const SPECIAL_TOKENS_PER_INPUT: usize = 2;
+pub(crate) const SPECIAL_TOKENS_PER_INPUT: usize = 2;
 
 /// Texts per forward pass by default.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
@@ -70,7 +72,7 @@ struct Inner {
     /// Truncates at 256 tokens, does not pad (padding is per sub-batch).
     tokenizer: Tokenizer,
     /// Neither truncates nor pads: counts tokens for chunkers.
-    counter: Tokenizer,
+    counter: TokenCounter,
     /// The tokenizer file's padding with its strategy replaced by pad-to-longest.
     padding: PaddingParams,
     device: Device,
@@ -139,10 +141,10 @@ impl LocalMiniLm {
             ..tokenizer.get_padding().cloned().unwrap_or_default()
         };
         tokenizer.with_padding(None);
-        let mut counter = tokenizer.clone();
-        counter
-            .with_truncation(None)
-            .map_err(|e| load_error(format!("configuring the tokenizer: {e}")))?;
+        let counter = TokenCounter::exact(
+            tokenizer.clone(),
+            MINILM_MAX_TOKENS - SPECIAL_TOKENS_PER_INPUT,
+        )?;
         tokenizer
             .with_truncation(Some(TruncationParams {
                 direction: TruncationDirection::Right,
@@ -234,11 +236,7 @@ impl EmbeddingModel for LocalMiniLm {
 
     /// Runs the tokenizer on the calling thread (microseconds per sentence).
     fn count_tokens(&self, text: &str) -> Result<usize, EmbeddingError> {
-        self.inner
-            .counter
-            .encode(text, false)
-            .map(|encoding| encoding.len())
-            .map_err(|e| EmbeddingError::Tokenizer(e.to_string()))
+        self.inner.counter.count(text)
     }
 
     fn max_tokens(&self) -> usize {
@@ -246,7 +244,7 @@ impl EmbeddingModel for LocalMiniLm {
     }
 
     fn max_text_tokens(&self) -> usize {
-        MINILM_MAX_TOKENS - SPECIAL_TOKENS_PER_INPUT
+        self.inner.counter.max_text_tokens()
     }
 }
 

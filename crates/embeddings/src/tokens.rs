@@ -10,10 +10,7 @@ use std::sync::Arc;
 use tokenizers::Tokenizer;
 
 use crate::EmbeddingError;
-use crate::local::MINILM_MAX_TOKENS;
-
-/// `[CLS]` and `[SEP]`, which the model adds around every input.
-const SPECIAL_TOKENS: usize = 2;
+use crate::local::{MINILM_MAX_TOKENS, SPECIAL_TOKENS_PER_INPUT};
 
 /// Counts tokens of a text the way an embedding model's tokenizer does.
 ///
@@ -53,19 +50,26 @@ impl TokenCounter {
         if !path.is_file() {
             return Err(EmbeddingError::ModelFilesMissing { path });
         }
-        let load_error = |message: String| EmbeddingError::ModelLoad {
+        let tokenizer = Tokenizer::from_file(&path).map_err(|e| EmbeddingError::ModelLoad {
             path: model_dir.to_path_buf(),
-            message,
-        };
-        let mut tokenizer = Tokenizer::from_file(&path)
-            .map_err(|e| load_error(format!("parsing tokenizer.json: {e}")))?;
+            message: format!("parsing tokenizer.json: {e}"),
+        })?;
+        Self::exact(tokenizer, MINILM_MAX_TOKENS - SPECIAL_TOKENS_PER_INPUT)
+    }
+
+    /// Counts with `tokenizer` (its padding and truncation turned off) for a model taking
+    /// `max_text_tokens`; the model itself counts through this too.
+    pub(crate) fn exact(
+        mut tokenizer: Tokenizer,
+        max_text_tokens: usize,
+    ) -> Result<Self, EmbeddingError> {
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(None)
-            .map_err(|e| load_error(format!("configuring the tokenizer: {e}")))?;
+            .map_err(|e| EmbeddingError::Tokenizer(format!("configuring the tokenizer: {e}")))?;
         Ok(Self {
             tokenizer: Some(Arc::new(tokenizer)),
-            max_text_tokens: MINILM_MAX_TOKENS - SPECIAL_TOKENS,
+            max_text_tokens,
         })
     }
 
