@@ -212,14 +212,13 @@ impl Indexer {
         // Version 1 has no older versions to retire (versions start at 1 and are never
         // reused): skipping the deletes saves two index commits per new document.
         if version > 1 {
-            self.vectors
-                .delete_document(tenant, id, Some(version))
-                .await
-                .map_err(|e| format!("vector store: {e}"))?;
-            self.keywords
-                .delete_document(tenant, id, Some(version))
-                .await
-                .map_err(|e| format!("keyword index: {e}"))?;
+            self.delete_chunks(
+                tenant,
+                id,
+                Some(version),
+                "embedder.after_retire_old_vectors",
+            )
+            .await?;
             crash_point("embedder.after_retire_old_versions");
         }
         self.catalog
@@ -243,17 +242,30 @@ impl Indexer {
         }
     }
 
-    async fn remove_from_indexes(&self, removal: &Removal) -> Result<(), String> {
-        let (tenant, id) = (removal.tenant.as_str(), removal.id);
+    /// Deletes the document's chunks from both indexes, all of them or all but
+    /// `keep_version`'s; `between` names the crash point after the vector store.
+    async fn delete_chunks(
+        &self,
+        tenant: &str,
+        id: DocumentId,
+        keep_version: Option<u64>,
+        between: &str,
+    ) -> Result<(), String> {
         self.vectors
-            .delete_document(tenant, id, None)
+            .delete_document(tenant, id, keep_version)
             .await
             .map_err(|e| format!("vector store: {e}"))?;
-        crash_point("embedder.after_remove_vectors");
+        crash_point(between);
         self.keywords
-            .delete_document(tenant, id, None)
+            .delete_document(tenant, id, keep_version)
             .await
-            .map_err(|e| format!("keyword index: {e}"))?;
+            .map_err(|e| format!("keyword index: {e}"))
+    }
+
+    async fn remove_from_indexes(&self, removal: &Removal) -> Result<(), String> {
+        let (tenant, id) = (removal.tenant.as_str(), removal.id);
+        self.delete_chunks(tenant, id, None, "embedder.after_remove_vectors")
+            .await?;
         crash_point("embedder.after_remove_keywords");
         self.catalog
             .mark_deleted(tenant, id)
