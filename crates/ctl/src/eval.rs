@@ -2,7 +2,7 @@
 //! uploads do (object store → event → ingest-worker → embedder); the test queries go to the
 //! real retriever over gRPC; nDCG@10, Recall@100 and MRR@10 come from `rag-eval`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -104,7 +104,8 @@ async fn run(
     // Load: every document as an upload of `<id>.txt` (title, blank line, text).
     let started = Instant::now();
     let mut loader = Loader::new(settings)?;
-    rag_launcher::load::put_corpus(&mut loader, dataset.corpus_path(), DOMAIN).await?;
+    let file_to_id =
+        rag_launcher::load::put_corpus(&mut loader, dataset.corpus_path(), DOMAIN).await?;
     let report = loader.report();
     let docs = report.uploaded + report.unchanged;
     eprintln!(
@@ -120,11 +121,6 @@ async fn run(
         progress.failed,
         started.elapsed().as_secs_f64()
     );
-    let file_to_id: HashMap<String, String> = dataset
-        .corpus()?
-        .map(|d| d.map(|d| (rag_launcher::load::corpus_file_name(&d.id), d.id)))
-        .collect::<Result<_, _>>()?;
-
     // Query: documents ranked by their best chunk.
     let retriever = RetrieverServiceClient::new(rag_grpc::lazy_channel(
         &settings.router.retriever_url,

@@ -59,7 +59,9 @@ async fn load_into(settings: &Settings, args: &LoadArgs) -> anyhow::Result<()> {
                 eprintln!("{skipped} folders are not configured domains and were skipped");
             }
         }
-        (false, Some(domain)) => load::put_corpus(&mut loader, &args.path, domain).await?,
+        (false, Some(domain)) => {
+            load::put_corpus(&mut loader, &args.path, domain).await?;
+        }
         (false, None) => bail!("--domain is required to load a corpus file"),
     }
     let report = loader.report();

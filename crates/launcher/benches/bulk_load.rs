@@ -20,7 +20,7 @@ use anyhow::Context;
 use rag_config::{DomainSettings, Settings, Tier};
 use rag_core::ObjectKey;
 use rag_eval::Document;
-use rag_launcher::{Loader, Upload, load};
+use rag_launcher::{Loader, load};
 use serde_json::json;
 
 const DOMAIN: &str = "bulk";
@@ -86,13 +86,7 @@ async fn load_once(documents: &[Document], cache_file: &Path) -> anyhow::Result<
     let started = Instant::now();
     let mut loader = Loader::new(&system.settings)?;
     for document in documents {
-        loader
-            .put(Upload {
-                domain: DOMAIN.into(),
-                file_name: load::corpus_file_name(&document.id),
-                bytes: format!("{}\n\n{}", document.title, document.text).into_bytes(),
-            })
-            .await?;
+        loader.put(load::corpus_upload(DOMAIN, document)).await?;
     }
     let progress = tokio::time::timeout(Duration::from_secs(3 * 3600), loader.wait(|_| {}))
         .await
@@ -133,11 +127,10 @@ async fn embedding_throughput(documents: &[Document]) -> anyhow::Result<(usize, 
     };
     let mut texts = Vec::new();
     for document in documents {
-        let file = load::corpus_file_name(&document.id);
-        let key = ObjectKey::for_upload("bench", DOMAIN, &file);
-        let body = format!("{}\n\n{}", document.title, document.text);
+        let upload = load::corpus_upload(DOMAIN, document);
+        let key = ObjectKey::for_upload("bench", DOMAIN, &upload.file_name);
         if let Ok(prepared) =
-            rag_ingest_worker::pipeline::prepare(body.as_bytes(), &key, &key.to_key(), 1, &chunking)
+            rag_ingest_worker::pipeline::prepare(&upload.bytes, &key, &key.to_key(), 1, &chunking)
         {
             texts.extend(
                 prepared

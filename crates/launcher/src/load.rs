@@ -3,7 +3,7 @@
 //! exercises exactly what production ingestion does. Used by seeding, `ragctl load` and
 //! `ragctl eval`, and the bulk-load benchmark.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,7 +162,11 @@ pub async fn put_domain_folders(
 
 /// Puts every file under `root` (recursively) into `domain`.
 pub async fn put_folder(loader: &mut Loader, root: &Path, domain: &str) -> Result<(), LaunchError> {
-    for file in files_under(root)? {
+    let listed = root.to_path_buf();
+    let files = tokio::task::spawn_blocking(move || files_under(&listed))
+        .await
+        .map_err(|e| LaunchError::Load(format!("listing {}: {e}", root.display())))??;
+    for file in files {
         let bytes = tokio::fs::read(&file)
             .await
             .map_err(|e| failed(&file.display().to_string())(e.to_string()))?;
@@ -213,27 +217,33 @@ pub fn file_name_below(root: &Path, file: &Path) -> String {
         .join("__")
 }
 
-/// Every corpus document as `<id>.txt`: its title, a blank line, its text.
-pub async fn put_corpus(loader: &mut Loader, path: &Path, domain: &str) -> Result<(), LaunchError> {
+/// Puts every document of a BEIR corpus file; returns the corpus id of each stored file
+/// name (what a search hit's object key ends with).
+pub async fn put_corpus(
+    loader: &mut Loader,
+    path: &Path,
+    domain: &str,
+) -> Result<HashMap<String, String>, LaunchError> {
     // BEIR errors name the file and line already.
     let reader =
         rag_eval::beir::CorpusReader::open(path).map_err(|e| LaunchError::Load(e.to_string()))?;
+    let mut ids = HashMap::new();
     for document in reader {
         let document = document.map_err(|e| LaunchError::Load(e.to_string()))?;
-        loader
-            .put(Upload {
-                domain: domain.to_owned(),
-                file_name: corpus_file_name(&document.id),
-                bytes: format!("{}\n\n{}", document.title, document.text).into_bytes(),
-            })
-            .await?;
+        let upload = corpus_upload(domain, &document);
+        ids.insert(upload.file_name.clone(), document.id);
+        loader.put(upload).await?;
     }
-    Ok(())
+    Ok(ids)
 }
 
-/// The file a corpus document is stored as.
-pub fn corpus_file_name(id: &str) -> String {
-    format!("{}.txt", id.replace(['/', '\\', '\0'], "_"))
+/// A corpus document as the upload of `<id>.txt`: its title, a blank line, its text.
+pub fn corpus_upload(domain: &str, document: &rag_eval::Document) -> Upload {
+    Upload {
+        domain: domain.to_owned(),
+        file_name: format!("{}.txt", document.id.replace(['/', '\\', '\0'], "_")),
+        bytes: format!("{}\n\n{}", document.title, document.text).into_bytes(),
+    }
 }
 
 #[cfg(test)]
