@@ -125,18 +125,24 @@ mod tests {
     use super::*;
     use crate::{Message, QueueOptions, SqliteQueue};
 
-    #[tokio::test]
-    async fn settles_by_outcome_and_stops_when_asked() {
+    /// A queue (in a directory that lives as long as the returned guard) holding `bodies`.
+    async fn queue_with(bodies: &[&str]) -> (tempfile::TempDir, Arc<dyn Queue>) {
         let dir = tempfile::tempdir().unwrap();
         let options = QueueOptions::new(Duration::from_secs(30), 3);
         let queue: Arc<dyn Queue> =
             Arc::new(SqliteQueue::open(&dir.path().join("q.db"), "jobs", options).unwrap());
-        for body in ["ok", "poison", "retry"] {
+        for body in bodies {
             queue
                 .send(Message::new(body.as_bytes().to_vec()))
                 .await
                 .unwrap();
         }
+        (dir, queue)
+    }
+
+    #[tokio::test]
+    async fn settles_by_outcome_and_stops_when_asked() {
+        let (_dir, queue) = queue_with(&["ok", "poison", "retry"]).await;
         let stop = CancellationToken::new();
         let seen = Arc::new(AtomicU32::new(0));
         let worker = tokio::spawn(consume(
@@ -180,16 +186,7 @@ mod tests {
 
     #[tokio::test]
     async fn batches_are_handled_together_and_unanswered_messages_retried() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = QueueOptions::new(Duration::from_secs(30), 3);
-        let queue: Arc<dyn Queue> =
-            Arc::new(SqliteQueue::open(&dir.path().join("q.db"), "jobs", options).unwrap());
-        for body in ["a", "b", "c"] {
-            queue
-                .send(Message::new(body.as_bytes().to_vec()))
-                .await
-                .unwrap();
-        }
+        let (_dir, queue) = queue_with(&["a", "b", "c"]).await;
         let stop = CancellationToken::new();
         let sizes = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let worker = tokio::spawn(consume_batches(
