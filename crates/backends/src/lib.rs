@@ -22,6 +22,8 @@ use rag_object_store::{LocalObjectStore, ObjectStore};
 use rag_queue::{Queue, QueueOptions, SqliteQueue};
 use rag_vector_store::{EdgeVectorStore, VectorStore};
 
+pub mod generation;
+
 pub use rag_cache;
 pub use rag_catalog;
 pub use rag_embeddings;
@@ -35,6 +37,15 @@ pub use rag_vector_store;
 pub struct BackendError {
     pub backend: &'static str,
     pub reason: String,
+}
+
+/// A backend that cannot be opened while serving a request: the caller learns it is
+/// unavailable; the cause is logged here.
+impl From<BackendError> for rag_core::ServiceError {
+    fn from(e: BackendError) -> Self {
+        tracing::warn!(error = %e, "backend failure");
+        rag_core::ServiceError::unavailable(format!("the {} is unavailable", e.backend))
+    }
 }
 
 fn error(backend: &'static str) -> impl FnOnce(String) -> BackendError {
@@ -143,6 +154,28 @@ pub async fn embedding_model(settings: &Settings) -> Result<Arc<dyn EmbeddingMod
                 .map(|m| Arc::new(m) as Arc<dyn EmbeddingModel>)
                 .map_err(|e| error("embedding model")(e.to_string()))
         }
+    }
+}
+
+/// The embedding models this process has loaded, one per configuration: index generations
+/// built with the same model share one instance, and a model is loaded once.
+#[derive(Clone, Debug, Default)]
+pub struct EmbeddingModels {
+    loaded: Arc<tokio::sync::Mutex<Vec<LoadedModel>>>,
+}
+
+type LoadedModel = (EmbeddingSettings, Arc<dyn EmbeddingModel>);
+
+impl EmbeddingModels {
+    /// The model `settings.embedding` names, loading it if this is its first use.
+    pub async fn get(&self, settings: &Settings) -> Result<Arc<dyn EmbeddingModel>, BackendError> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some((_, model)) = loaded.iter().find(|(s, _)| *s == settings.embedding) {
+            return Ok(model.clone());
+        }
+        let model = embedding_model(settings).await?;
+        loaded.push((settings.embedding.clone(), model.clone()));
+        Ok(model)
     }
 }
 

@@ -135,6 +135,7 @@ async fn run(
             domain: DOMAIN.into(),
             top_k: args.top_k,
             query_vector: Vec::new(),
+            query_model: String::new(),
             alpha: args.alpha,
             fusion: args.mode.fusion().into(),
         };

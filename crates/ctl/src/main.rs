@@ -1,5 +1,5 @@
 //! `ragctl`: the command line of llmops-rag-pipeline. `ragctl up` runs the whole system in
-//! one process on the embedded backends; `ragctl load` bulk-loads documents; `ragctl eval`
+//! one process on the embedded backends; `ragctl load` bulk-loads documents; `ragctl reindex` rebuilds the indexes; `ragctl eval`
 //! measures retrieval quality.
 
 use std::net::SocketAddr;
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 mod eval;
 mod load;
+mod reindex;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -47,6 +48,10 @@ enum Command {
     /// Load a folder of documents or a BEIR corpus through the ingestion pipeline and wait
     /// until every document is searchable.
     Load(load::LoadArgs),
+    /// Rebuild the indexes from everything in the object store with the configured embedding
+    /// model and chunk sizes, into a new index generation; readers switch to it when it is
+    /// complete (a running `ragctl up` on the same data directory too).
+    Reindex(reindex::ReindexArgs),
     /// Measure quality on public benchmarks.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -81,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
             up(settings, (!no_seed).then_some(seed)).await
         }
         Command::Load(args) => load::run(settings, args).await,
+        Command::Reindex(args) => reindex::run(settings, args).await,
         Command::Eval(EvalCommand::Retrieval(args)) => eval::retrieval(settings, args).await,
     }
 }

@@ -11,11 +11,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use rag_backends::rag_embeddings::EmbeddingModel;
+use rag_backends::{EmbeddingModels, generation};
 use rag_config::Settings;
 use rag_core::ServiceError;
 use rag_proto::embedder_service_server::{EmbedderService, EmbedderServiceServer};
 use rag_proto::{EmbedRequest, EmbedResponse, Embedding};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 pub use indexer::Indexer;
@@ -31,27 +33,54 @@ pub enum EmbedderError {
     Grpc(#[from] rag_grpc::GrpcError),
 }
 
-/// Serves embeddings on `listener` and consumes the chunks queue until `shutdown` resolves.
+/// Serves embeddings on `listener` and consumes the chunks queue until `shutdown` resolves;
+/// both follow the current index generation (its model, its indexes, its chunks queue).
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), EmbedderError> {
-    let model = rag_backends::embedding_model(&settings).await?;
-    let indexer = Indexer::new(&settings, model.clone())?;
+    let models = EmbeddingModels::default();
+    let current = generation::follow(settings.clone(), {
+        let models = models.clone();
+        move |generation| {
+            let models = models.clone();
+            async move {
+                let model = models.get(&generation.settings).await?;
+                let indexer = Indexer::new(&generation.settings, model.clone())?;
+                Ok::<_, rag_backends::BackendError>(Current { model, indexer })
+            }
+        }
+    })
+    .await?;
     let service = Embedder {
-        model,
+        root: settings.clone(),
+        models,
+        current: current.clone(),
         max_texts: settings.embedder.max_texts_per_request,
     };
     let service = EmbedderServiceServer::new(service);
-    rag_grpc::serve_service_with_worker(listener, service, shutdown, |stop| indexer.consume(stop))
-        .await?;
+    rag_grpc::serve_service_with_worker(listener, service, shutdown, |stop| {
+        generation::run_per_generation(current, stop, |current, stop| {
+            current.1.indexer.clone().consume(stop)
+        })
+    })
+    .await?;
     Ok(())
+}
+
+/// What the embedder uses for the current index generation.
+#[derive(Debug)]
+struct Current {
+    model: Arc<dyn EmbeddingModel>,
+    indexer: Indexer,
 }
 
 #[derive(Debug)]
 pub struct Embedder {
-    model: Arc<dyn EmbeddingModel>,
+    root: Settings,
+    models: EmbeddingModels,
+    current: watch::Receiver<Arc<(u64, Current)>>,
     max_texts: usize,
 }
 
@@ -79,8 +108,8 @@ impl Embedder {
                 format!("a text is longer than {MAX_TEXT_CHARS} characters"),
             ));
         }
-        let vectors = self
-            .model
+        let model = self.model(request.generation).await?;
+        let vectors = model
             .embed(&request.texts)
             .await
             .map_err(ServiceError::from)?;
@@ -89,9 +118,30 @@ impl Embedder {
                 .into_iter()
                 .map(|values| Embedding { values })
                 .collect(),
-            model: self.model.model_id().to_owned(),
-            dimensions: self.model.dimensions() as u32,
+            model: model.model_id().to_owned(),
+            dimensions: model.dimensions() as u32,
         })
+    }
+
+    /// The model of index generation `id` (the current one's when unset).
+    async fn model(&self, id: Option<u64>) -> Result<Arc<dyn EmbeddingModel>, ServiceError> {
+        let (current, model) = {
+            let current = self.current.borrow();
+            (current.0, current.1.model.clone())
+        };
+        match id {
+            None => Ok(model),
+            Some(id) if id == current => Ok(model),
+            Some(id) => {
+                let generation = generation::open(&self.root, id).map_err(|e| {
+                    ServiceError::invalid_field(
+                        "generation",
+                        format!("no index generation {id}: {e}"),
+                    )
+                })?;
+                Ok(self.models.get(&generation.settings).await?)
+            }
+        }
     }
 }
 

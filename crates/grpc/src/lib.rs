@@ -147,22 +147,35 @@ pub fn lazy_channel(url: &str, request_timeout: Duration) -> Result<Channel, Grp
 pub async fn embed_one(
     client: &rag_proto::embedder_service_client::EmbedderServiceClient<Channel>,
     text: &str,
-) -> Result<Vec<f32>, rag_core::ServiceError> {
+    generation: Option<u64>,
+) -> Result<QueryEmbedding, rag_core::ServiceError> {
     let request = rag_proto::EmbedRequest {
         texts: vec![text.to_owned()],
+        generation,
     };
     let response = client
         .clone()
         .embed(request)
         .await
-        .map_err(rag_core::ServiceError::from)?;
-    response
-        .into_inner()
+        .map_err(rag_core::ServiceError::from)?
+        .into_inner();
+    let values = response
         .embeddings
         .into_iter()
         .next()
         .map(|e| e.values)
-        .ok_or_else(|| rag_core::ServiceError::internal("the embedder returned no embedding"))
+        .ok_or_else(|| rag_core::ServiceError::internal("the embedder returned no embedding"))?;
+    Ok(QueryEmbedding {
+        values,
+        model: response.model,
+    })
+}
+
+/// One text's embedding and the model that computed it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryEmbedding {
+    pub values: Vec<f32>,
+    pub model: String,
 }
 
 /// Asks a peer's gRPC health service whether `service` (or `""`, the whole server) serves.

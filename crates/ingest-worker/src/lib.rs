@@ -14,10 +14,18 @@ pub mod pipeline;
 mod worker;
 
 use std::future::Future;
+use std::sync::Arc;
 
+use rag_backends::generation;
 use rag_config::Settings;
-use rag_proto::document_service_server::DocumentServiceServer;
+use rag_proto::document_service_server::{DocumentService, DocumentServiceServer};
+use rag_proto::{
+    DeleteDocumentRequest, Document, GetDocumentRequest, ListDocumentsRequest,
+    ListDocumentsResponse, RegisterUploadRequest,
+};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
 
 pub use documents::Documents;
 pub use worker::Worker;
@@ -31,15 +39,64 @@ pub enum IngestError {
 }
 
 /// Serves the document service on `listener` and consumes the documents queue until
-/// `shutdown` resolves.
+/// `shutdown` resolves; both follow the current index generation (its catalog, chunk sizes
+/// and chunks queue).
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), IngestError> {
-    let worker = Worker::new(&settings)?;
-    let documents = DocumentServiceServer::new(worker.documents());
-    rag_grpc::serve_service_with_worker(listener, documents, shutdown, |stop| worker.consume(stop))
-        .await?;
+    let current = generation::follow(settings, |generation| async move {
+        Worker::new(&generation.settings)
+    })
+    .await?;
+    let documents = DocumentServiceServer::new(CurrentDocuments(current.clone()));
+    rag_grpc::serve_service_with_worker(listener, documents, shutdown, |stop| {
+        generation::run_per_generation(current, stop, |current, stop| {
+            current.1.clone().consume(stop)
+        })
+    })
+    .await?;
     Ok(())
+}
+
+/// The document service of the current index generation's worker.
+#[derive(Debug, Clone)]
+struct CurrentDocuments(watch::Receiver<Arc<(u64, Worker)>>);
+
+impl CurrentDocuments {
+    fn get(&self) -> Documents {
+        self.0.borrow().1.documents()
+    }
+}
+
+#[tonic::async_trait]
+impl DocumentService for CurrentDocuments {
+    async fn register_upload(
+        &self,
+        request: Request<RegisterUploadRequest>,
+    ) -> Result<Response<Document>, Status> {
+        self.get().register_upload(request).await
+    }
+
+    async fn get_document(
+        &self,
+        request: Request<GetDocumentRequest>,
+    ) -> Result<Response<Document>, Status> {
+        self.get().get_document(request).await
+    }
+
+    async fn list_documents(
+        &self,
+        request: Request<ListDocumentsRequest>,
+    ) -> Result<Response<ListDocumentsResponse>, Status> {
+        self.get().list_documents(request).await
+    }
+
+    async fn delete_document(
+        &self,
+        request: Request<DeleteDocumentRequest>,
+    ) -> Result<Response<Document>, Status> {
+        self.get().delete_document(request).await
+    }
 }

@@ -16,8 +16,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub mod load;
+pub mod reindex;
 
 pub use load::{Loader, Upload};
+pub use reindex::reindex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {

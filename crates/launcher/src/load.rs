@@ -55,11 +55,13 @@ fn failed(what: &str) -> impl FnOnce(String) -> LaunchError + '_ {
 }
 
 impl Loader {
+    /// A loader into the current index generation.
     pub fn new(settings: &Settings) -> Result<Self, LaunchError> {
+        let current = rag_backends::generation::current(settings)?;
         Ok(Self {
             tenant: settings.default_tenant.clone(),
             objects: rag_backends::object_store(settings)?,
-            catalog: rag_backends::catalog(settings)?,
+            catalog: rag_backends::catalog(&current.settings)?,
             report: LoadReport::default(),
         })
     }

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rag_backends::generation::{self, Generation};
 use rag_backends::rag_catalog::Catalog;
 use rag_backends::rag_keyword_index::KeywordIndex;
 use rag_backends::rag_vector_store::VectorStore;
@@ -20,6 +21,7 @@ use rag_proto::embedder_service_client::EmbedderServiceClient;
 use rag_proto::retriever_service_server::{RetrieverService, RetrieverServiceServer};
 use rag_proto::{FusionMode, ScoredChunk, SearchRequest, SearchResponse};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
@@ -44,11 +46,12 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RetrieverError> {
-    let dimensions = rag_backends::embedding_dimensions(&settings);
+    let indexes = generation::follow(settings.clone(), |generation| async move {
+        Indexes::open(&generation)
+    })
+    .await?;
     let retriever = Retriever {
-        vectors: rag_backends::vector_store(&settings, dimensions)?,
-        keywords: rag_backends::keyword_index(&settings)?,
-        catalog: rag_backends::catalog(&settings)?,
+        indexes,
         embedder: EmbedderServiceClient::new(rag_grpc::lazy_channel(
             &settings.retriever.embedder_url,
             Duration::from_secs(10),
@@ -60,11 +63,37 @@ pub async fn run(
     Ok(())
 }
 
-#[derive(Debug, Clone)]
-pub struct Retriever {
+/// The indexes of one generation, which a search uses together.
+#[derive(Debug)]
+struct Indexes {
     vectors: Arc<dyn VectorStore>,
     keywords: Arc<dyn KeywordIndex>,
     catalog: Arc<dyn Catalog>,
+    /// The model that embedded the chunks, when the generation records it (generation 0
+    /// is embedded with the configured one).
+    model_id: Option<String>,
+}
+
+impl Indexes {
+    fn open(generation: &Generation) -> Result<Self, rag_backends::BackendError> {
+        let settings = &generation.settings;
+        let dimensions = match &generation.manifest {
+            Some(manifest) => manifest.dimensions,
+            None => rag_backends::embedding_dimensions(settings),
+        };
+        Ok(Self {
+            vectors: rag_backends::vector_store(settings, dimensions)?,
+            keywords: rag_backends::keyword_index(settings)?,
+            catalog: rag_backends::catalog(settings)?,
+            model_id: generation.manifest.as_ref().map(|m| m.model_id.clone()),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Retriever {
+    /// The current generation's indexes; a search takes them once and uses only them.
+    indexes: watch::Receiver<Arc<(u64, Indexes)>>,
     embedder: EmbedderServiceClient<Channel>,
     settings: RetrieverSettings,
     default_top_k: u32,
@@ -111,18 +140,26 @@ impl Retriever {
         let candidates = (top_k * self.settings.candidates_per_hit as usize)
             .max(self.settings.min_candidates as usize);
 
+        let indexes = self.indexes.borrow().clone();
+        let (generation, indexes) = (indexes.0, &indexes.1);
         let want_dense = mode != FusionMode::KeywordOnly;
         let want_keyword = mode != FusionMode::DenseOnly;
         let dense = async {
             if !want_dense {
                 return Ok(Vec::new());
             }
-            let vector = if request.query_vector.is_empty() {
-                self.embed(query).await?
-            } else {
+            let usable = !request.query_vector.is_empty()
+                && indexes
+                    .model_id
+                    .as_ref()
+                    .is_none_or(|id| *id == request.query_model);
+            let vector = if usable {
                 request.query_vector.clone()
+            } else {
+                self.embed(query, generation).await?
             };
-            self.vectors
+            indexes
+                .vectors
                 .search(&vector, &filter, candidates)
                 .await
                 .map(|hits| {
@@ -136,7 +173,8 @@ impl Retriever {
             if !want_keyword {
                 return Ok(Vec::new());
             }
-            self.keywords
+            indexes
+                .keywords
                 .search(query, &filter, candidates)
                 .await
                 .map(|hits| {
@@ -147,7 +185,7 @@ impl Retriever {
                 .map_err(ServiceError::from)
         };
         let (dense, keyword) = tokio::try_join!(dense, keyword)?;
-        let (dense, keyword) = self.visible_only(&request.tenant, dense, keyword).await?;
+        let (dense, keyword) = visible_only(indexes, &request.tenant, dense, keyword).await?;
 
         let method = match (mode, self.settings.fusion) {
             (FusionMode::Rrf, _) | (FusionMode::Unspecified, Fusion::Rrf) => Method::Rrf {
@@ -181,38 +219,41 @@ impl Retriever {
         Ok(SearchResponse { hits })
     }
 
-    /// Keeps only chunks of the version of their document that the catalog says readers see:
-    /// a new version's chunks appear, and the old one's disappear, at the one moment the
-    /// catalog switches; a document being deleted disappears at once.
-    async fn visible_only(
-        &self,
-        tenant: &str,
-        dense: Vec<(ChunkRecord, f32)>,
-        keyword: Vec<(ChunkRecord, f32)>,
-    ) -> Result<(Vec<(ChunkRecord, f32)>, Vec<(ChunkRecord, f32)>), ServiceError> {
-        let mut ids: Vec<_> = dense
-            .iter()
-            .chain(&keyword)
-            .map(|(c, _)| c.document_id)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let visible = self
-            .catalog
-            .visible_versions(tenant, &ids)
+    /// `query` embedded by the model of index generation `generation`.
+    async fn embed(&self, query: &str, generation: u64) -> Result<Vec<f32>, ServiceError> {
+        rag_grpc::embed_one(&self.embedder, query, Some(generation))
             .await
-            .map_err(ServiceError::from)?;
-        let keep = |list: Vec<(ChunkRecord, f32)>| {
-            list.into_iter()
-                .filter(|(c, _)| visible.get(&c.document_id) == Some(&c.version))
-                .collect::<Vec<_>>()
-        };
-        Ok((keep(dense), keep(keyword)))
+            .map(|embedding| embedding.values)
     }
+}
 
-    async fn embed(&self, query: &str) -> Result<Vec<f32>, ServiceError> {
-        rag_grpc::embed_one(&self.embedder, query).await
-    }
+/// Keeps only chunks of the version of their document that the catalog says readers see:
+/// a new version's chunks appear, and the old one's disappear, at the one moment the
+/// catalog switches; a document being deleted disappears at once.
+async fn visible_only(
+    indexes: &Indexes,
+    tenant: &str,
+    dense: Vec<(ChunkRecord, f32)>,
+    keyword: Vec<(ChunkRecord, f32)>,
+) -> Result<(Vec<(ChunkRecord, f32)>, Vec<(ChunkRecord, f32)>), ServiceError> {
+    let mut ids: Vec<_> = dense
+        .iter()
+        .chain(&keyword)
+        .map(|(c, _)| c.document_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let visible = indexes
+        .catalog
+        .visible_versions(tenant, &ids)
+        .await
+        .map_err(ServiceError::from)?;
+    let keep = |list: Vec<(ChunkRecord, f32)>| {
+        list.into_iter()
+            .filter(|(c, _)| visible.get(&c.document_id) == Some(&c.version))
+            .collect::<Vec<_>>()
+    };
+    Ok((keep(dense), keep(keyword)))
 }
 
 #[tonic::async_trait]

@@ -158,7 +158,7 @@ impl Router {
         }
 
         let question = request.question.trim().to_owned();
-        let vector = self.embed(&question).await?;
+        let embedding = self.embed(&question).await?;
         let hits = self
             .retriever
             .clone()
@@ -171,7 +171,8 @@ impl Router {
                 } else {
                     request.top_k
                 },
-                query_vector: vector,
+                query_vector: embedding.values,
+                query_model: embedding.model,
                 alpha: request.alpha,
                 fusion: 0,
             })
@@ -226,10 +227,14 @@ impl Router {
     }
 
     /// The exact-cache key: tenant, domain, retrieval parameters, the normalised question,
-    /// and the epoch of the scope, which every document change bumps. `None` (no caching)
-    /// when the epoch cannot be read, so a stale answer is never served.
+    /// the epoch of the scope, which every document change bumps, and the index generation
+    /// (a re-index changes answers too). `None` (no caching) when the epoch or the generation
+    /// cannot be read, so a stale answer is never served.
     async fn cache_key(&self, request: &AnswerRequest) -> Option<String> {
         let cache = self.cache.as_ref()?;
+        let generation = rag_backends::generation::current_id(&self.settings)
+            .inspect_err(|e| tracing::warn!(error = %e, "index generation unreadable; not caching"))
+            .ok()?;
         let domain = if request.domain.is_empty() {
             "*"
         } else {
@@ -255,14 +260,14 @@ impl Router {
                 .to_be_bytes(),
         );
         Some(format!(
-            "answer:{}:{domain}:{epoch}:{}",
+            "answer:{}:{domain}:{epoch}:g{generation}:{}",
             request.tenant,
             hex::encode(hash.finalize())
         ))
     }
 
-    async fn embed(&self, question: &str) -> Result<Vec<f32>, ServiceError> {
-        rag_grpc::embed_one(&self.embedder, question).await
+    async fn embed(&self, question: &str) -> Result<rag_grpc::QueryEmbedding, ServiceError> {
+        rag_grpc::embed_one(&self.embedder, question, None).await
     }
 }
 

@@ -163,7 +163,7 @@ pub fn sample_documents() -> Vec<(String, String, Vec<u8>)> {
     documents
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 pub struct Question {
     pub id: String,
     pub question: String,
