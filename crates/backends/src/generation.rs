@@ -176,6 +176,29 @@ pub fn create_next(root: &Settings, manifest: &Manifest) -> Result<Generation, B
     open(root, id)
 }
 
+/// Held while a generation is built: one build at a time per data directory. An advisory
+/// file lock, so a build that crashed leaves nothing to clean up.
+#[derive(Debug)]
+pub struct BuildLock {
+    _file: std::fs::File,
+}
+
+/// Takes the build lock, or fails at once naming why.
+pub fn lock_for_build(root: &Settings) -> Result<BuildLock, BackendError> {
+    let base = generations_dir(root)?;
+    std::fs::create_dir_all(&base).map_err(|e| failed(format!("{}: {e}", base.display())))?;
+    let path = base.join("build.lock");
+    let file =
+        std::fs::File::create(&path).map_err(|e| failed(format!("{}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(BuildLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(failed("another re-index is running on this data directory"))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(format!("{}: {e}", path.display()))),
+    }
+}
+
 /// Makes generation `id` the one every service reads and writes.
 pub fn make_current(root: &Settings, id: u64) -> Result<(), BackendError> {
     open(root, id)?;
@@ -348,6 +371,17 @@ mod tests {
         assert_eq!(current(&settings).unwrap(), next);
         let again = create_next(&settings, &manifest(32)).unwrap();
         assert_eq!(again.id, 2);
+    }
+
+    #[test]
+    fn one_build_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = root(dir.path());
+        let lock = lock_for_build(&settings).unwrap();
+        let e = lock_for_build(&settings).unwrap_err().to_string();
+        assert!(e.contains("another re-index is running"), "{e}");
+        drop(lock);
+        lock_for_build(&settings).unwrap();
     }
 
     #[test]

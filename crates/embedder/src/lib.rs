@@ -134,10 +134,8 @@ impl Embedder {
             Some(id) if id == current => Ok(model),
             Some(id) => {
                 let generation = generation::open(&self.root, id).map_err(|e| {
-                    ServiceError::invalid_field(
-                        "generation",
-                        format!("no index generation {id}: {e}"),
-                    )
+                    tracing::debug!(error = %e, "an unknown index generation was asked for");
+                    ServiceError::invalid_field("generation", format!("no index generation {id}"))
                 })?;
                 Ok(self.models.get(&generation.settings).await?)
             }

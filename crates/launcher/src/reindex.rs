@@ -83,6 +83,7 @@ pub async fn reindex(
     mut report: impl FnMut(&Reading),
 ) -> Result<ReindexReport, LaunchError> {
     let started = Instant::now();
+    let _lock = generation::lock_for_build(root)?;
     let previous = generation::current_id(root)?;
     let model = rag_backends::embedding_model(root).await?;
     let manifest = Manifest::from_settings(root, model.model_id(), model.dimensions());
