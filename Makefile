@@ -32,8 +32,9 @@ fmt:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# The Redis cache's tests need a Redis: the one on 127.0.0.1:6379, or one started for them.
 unit:
-	$(CARGO) test --workspace
+	scripts/with-redis.sh $(CARGO) test --workspace
 
 ## Forget the embedded system's data (documents, indexes, queues).
 clean-data:

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rag_cache::{Cache, MemoryCache};
+use rag_cache::{Cache, MemoryCache, RedisCache, RedisOptions};
 use rag_catalog::{Catalog, SqliteCatalog};
 use rag_config::{
     CacheBackend, CatalogSettings, EmbeddingSettings, ObjectStoreSettings, QueueBackend, Settings,
@@ -126,11 +126,24 @@ pub fn keyword_index(settings: &Settings) -> Result<Arc<dyn KeywordIndex>, Backe
 
 pub fn cache(settings: &Settings) -> Result<Arc<dyn Cache>, BackendError> {
     ensure_dir(settings)?;
-    match settings.cache.backend {
+    match &settings.cache.backend {
         CacheBackend::Memory => Ok(MemoryCache::shared(
             &settings.data_dir,
             settings.cache.max_entries,
         )),
+        CacheBackend::Redis {
+            url,
+            pool_size,
+            command_timeout_ms,
+            key_prefix,
+        } => RedisCache::shared(&RedisOptions {
+            url: url.clone(),
+            pool_size: *pool_size,
+            command_timeout: Duration::from_millis(*command_timeout_ms),
+            key_prefix: key_prefix.clone(),
+        })
+        .map(|c| c as Arc<dyn Cache>)
+        .map_err(|e| error("cache")(e.to_string())),
     }
 }
 

@@ -4,7 +4,7 @@
 //! scope (a tenant's domain): every change to a domain's documents bumps its epoch, and the
 //! router puts the epoch into its cache keys, so an answer made before a change can never be
 //! served after it. The embedded default is in-process ([`MemoryCache`]); the cluster one is
-//! Redis. Must not know what an answer is.
+//! Redis ([`RedisCache`]). Must not know what an answer is.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -13,10 +13,16 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+mod redis;
+
+pub use redis::{RedisCache, RedisOptions};
+
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     #[error("cache unavailable: {0}")]
     Unavailable(String),
+    #[error("cache misconfigured: {0}")]
+    Invalid(String),
 }
 
 #[async_trait::async_trait]
@@ -135,13 +141,12 @@ impl Cache for MemoryCache {
     }
 }
 
+/// What every implementation must do; run against each of them.
 #[cfg(test)]
-mod tests {
+mod contract {
     use super::*;
 
-    #[tokio::test]
-    async fn get_put_expire_delete() {
-        let cache = MemoryCache::new(10);
+    pub async fn get_put_expire_delete(cache: &dyn Cache) {
         cache
             .put("a", b"1".to_vec(), Duration::from_secs(60))
             .await
@@ -149,8 +154,37 @@ mod tests {
         assert_eq!(cache.get("a").await.unwrap(), Some(b"1".to_vec()));
         cache.put("b", b"2".to_vec(), Duration::ZERO).await.unwrap();
         assert_eq!(cache.get("b").await.unwrap(), None);
+        cache
+            .put("c", b"3".to_vec(), Duration::from_millis(50))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(cache.get("c").await.unwrap(), None, "expired");
         cache.delete("a").await.unwrap();
         assert_eq!(cache.get("a").await.unwrap(), None);
+    }
+
+    pub async fn epochs_count_per_scope(cache: &dyn Cache) {
+        assert_eq!(cache.epoch("t/hr").await.unwrap(), 0);
+        assert_eq!(cache.bump_epoch("t/hr").await.unwrap(), 1);
+        assert_eq!(cache.bump_epoch("t/hr").await.unwrap(), 2);
+        assert_eq!(cache.epoch("t/hr").await.unwrap(), 2);
+        assert_eq!(cache.epoch("t/legal").await.unwrap(), 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn get_put_expire_delete() {
+        contract::get_put_expire_delete(&MemoryCache::new(10)).await;
+    }
+
+    #[tokio::test]
+    async fn epochs_count_per_scope() {
+        contract::epochs_count_per_scope(&MemoryCache::new(3)).await;
     }
 
     #[tokio::test]
@@ -168,15 +202,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn epochs_count_per_scope() {
-        let cache = MemoryCache::new(3);
-        assert_eq!(cache.epoch("t/hr").await.unwrap(), 0);
-        assert_eq!(cache.bump_epoch("t/hr").await.unwrap(), 1);
-        assert_eq!(cache.bump_epoch("t/hr").await.unwrap(), 2);
-        assert_eq!(cache.epoch("t/legal").await.unwrap(), 0);
-    }
-
-    #[tokio::test]
     async fn shared_per_data_dir() {
         let a = tempfile_dir("a");
         let b = tempfile_dir("b");
@@ -191,5 +216,114 @@ mod tests {
             std::env::temp_dir().join(format!("rag-cache-test-{}-{name}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         dir
+    }
+}
+
+/// Against a real Redis: `RAG_TEST_REDIS_URL`, or the one on 127.0.0.1:6379 (`make test`
+/// starts one when none is running). Each test has its own key prefix.
+#[cfg(test)]
+mod redis_tests {
+    use super::*;
+
+    fn options(test: &str) -> RedisOptions {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        RedisOptions {
+            url: std::env::var("RAG_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            pool_size: 2,
+            command_timeout: Duration::from_secs(2),
+            key_prefix: format!("rag-test:{test}:{}:{nanos}:", std::process::id()),
+        }
+    }
+
+    async fn redis(test: &str) -> Arc<RedisCache> {
+        let cache = RedisCache::shared(&options(test)).expect("a Redis pool");
+        if let Err(e) = cache.epoch("probe").await {
+            panic!(
+                "no Redis at {} ({e}): start redis-server, or set RAG_TEST_REDIS_URL",
+                options(test).url
+            );
+        }
+        cache
+    }
+
+    #[tokio::test]
+    async fn get_put_expire_delete() {
+        contract::get_put_expire_delete(redis("values").await.as_ref()).await;
+    }
+
+    #[tokio::test]
+    async fn epochs_count_per_scope() {
+        contract::epochs_count_per_scope(redis("epochs").await.as_ref()).await;
+    }
+
+    #[tokio::test]
+    async fn processes_share_answers_and_epochs_through_redis() {
+        let options = options("shared");
+        let one = RedisCache::connect(&options).unwrap();
+        let two = RedisCache::connect(&options).unwrap();
+        one.put("q", b"answer".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        one.bump_epoch("t/hr").await.unwrap();
+        assert_eq!(two.get("q").await.unwrap(), Some(b"answer".to_vec()));
+        assert_eq!(two.epoch("t/hr").await.unwrap(), 1);
+        let other = RedisCache::connect(&RedisOptions {
+            key_prefix: format!("{}other:", options.key_prefix),
+            ..options.clone()
+        })
+        .unwrap();
+        assert_eq!(
+            other.get("q").await.unwrap(),
+            None,
+            "prefixes separate deployments"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_pool_per_process_and_url() {
+        let options = options("pool");
+        let one = RedisCache::shared(&options).unwrap();
+        assert!(Arc::ptr_eq(&one, &RedisCache::shared(&options).unwrap()));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_fails_each_command_quickly() {
+        let cache = RedisCache::connect(&RedisOptions {
+            url: "redis://127.0.0.1:1".into(),
+            command_timeout: Duration::from_millis(200),
+            ..options("down")
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            cache.get("q").await,
+            Err(CacheError::Unavailable(_))
+        ));
+        let first = started.elapsed();
+        assert!(first < Duration::from_secs(2), "took {first:?}");
+        // The breaker is open: the next commands do not wait at all.
+        let started = std::time::Instant::now();
+        for _ in 0..10 {
+            assert!(cache.bump_epoch("t/hr").await.is_err());
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_url_is_a_configuration_error() {
+        let e = RedisCache::connect(&RedisOptions {
+            url: "http://nowhere".into(),
+            ..options("url")
+        })
+        .unwrap_err();
+        assert!(matches!(e, CacheError::Invalid(_)), "{e}");
     }
 }

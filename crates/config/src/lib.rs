@@ -154,8 +154,9 @@ impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
             log_format: LogFormat::Text,
-            // qdrant-edge logs start-up internals at WARN that say nothing to an operator.
-            log_filter: "info,qdrant_edge=error".into(),
+            // qdrant-edge logs start-up internals at WARN, and tantivy every commit at INFO,
+            // which say nothing to an operator.
+            log_filter: "info,qdrant_edge=error,tantivy=warn".into(),
         }
     }
 }
@@ -288,6 +289,33 @@ pub enum CacheBackend {
     /// In-process; shared by the services of one process.
     #[default]
     Memory,
+    /// Redis 7, ElastiCache or Valkey (plain commands; no modules needed). Shared by every
+    /// process of the deployment; `max_entries` does not apply (set Redis's `maxmemory` with
+    /// `maxmemory-policy volatile-lru`).
+    Redis {
+        /// `redis://[user:password@]host:port[/db]`.
+        url: String,
+        #[serde(default = "default_redis_pool_size")]
+        pool_size: usize,
+        /// The longest a cache command may take before the request goes on without it.
+        #[serde(default = "default_redis_timeout_ms")]
+        command_timeout_ms: u64,
+        /// In front of every key, so deployments can share one Redis.
+        #[serde(default = "default_redis_key_prefix")]
+        key_prefix: String,
+    },
+}
+
+fn default_redis_pool_size() -> usize {
+    4
+}
+
+fn default_redis_timeout_ms() -> u64 {
+    250
+}
+
+fn default_redis_key_prefix() -> String {
+    "rag:".into()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -91,3 +91,33 @@ fn backend_sections_are_tagged() {
             .unwrap()
     );
 }
+
+#[test]
+fn a_redis_cache_takes_defaults_and_is_checked() {
+    let s = Settings::load(
+        None,
+        &env(&[
+            ("RAG__CACHE__BACKEND__KIND", "redis"),
+            ("RAG__CACHE__BACKEND__URL", "redis://cache.internal:6379/2"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        s.cache.backend,
+        CacheBackend::Redis {
+            url: "redis://cache.internal:6379/2".into(),
+            pool_size: 4,
+            command_timeout_ms: 250,
+            key_prefix: "rag:".into(),
+        }
+    );
+    let err = Settings::load(
+        None,
+        &env(&[
+            ("RAG__CACHE__BACKEND__KIND", "redis"),
+            ("RAG__CACHE__BACKEND__URL", "cache.internal:6379"),
+        ]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("cache.backend.url"), "{err}");
+}

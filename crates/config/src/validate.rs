@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Settings, Tier};
+use crate::{CacheBackend, Settings, Tier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -106,6 +106,29 @@ impl Settings {
                 "embedder.receive_batch",
                 "must be between 1 and 10 (the most one SQS receive returns)",
             ));
+        }
+        if let CacheBackend::Redis {
+            url,
+            pool_size,
+            command_timeout_ms,
+            ..
+        } = &self.cache.backend
+        {
+            if !url.starts_with("redis://") {
+                return Err(invalid(
+                    "cache.backend.url",
+                    format!("{url:?} must start with redis:// (TLS is not built in yet)"),
+                ));
+            }
+            if !(1..=64).contains(pool_size) {
+                return Err(invalid("cache.backend.pool_size", "must be 1 to 64"));
+            }
+            if !(1..=60_000).contains(command_timeout_ms) {
+                return Err(invalid(
+                    "cache.backend.command_timeout_ms",
+                    "must be 1 to 60000",
+                ));
+            }
         }
         if self.queues.max_receives == 0 {
             return Err(invalid("queues.max_receives", "must be positive"));
