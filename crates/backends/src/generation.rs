@@ -226,14 +226,35 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BackendError> {
 /// How often services look at `CURRENT`.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A value opened for the current generation, kept current by a background task.
+#[derive(Debug)]
+pub struct Following<T> {
+    receiver: watch::Receiver<Arc<(u64, T)>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<T> Following<T> {
+    /// The current generation's id and value, and news of the next one.
+    pub fn receiver(&self) -> watch::Receiver<Arc<(u64, T)>> {
+        self.receiver.clone()
+    }
+
+    /// Stops following. The value (its open indexes, locks, files) is released now, unless a
+    /// receiver handed out is still alive; then when that one goes.
+    pub async fn close(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
 /// What a service opened for the current generation, kept current: `open` runs for the
 /// current generation now (its error is the caller's) and again whenever `CURRENT` names
 /// another one; until it succeeds for the new one, the old value stays (and it is retried).
-/// The watching task ends when every receiver is gone.
+/// The watching task ends with [`Following::close`], or when every receiver is gone.
 pub async fn follow<T, E, F, Fut>(
     root: Settings,
     open_value: F,
-) -> Result<watch::Receiver<Arc<(u64, T)>>, BackendError>
+) -> Result<Following<T>, BackendError>
 where
     T: Send + Sync + 'static,
     E: std::fmt::Display,
@@ -245,8 +266,8 @@ where
     let value = open_value(first)
         .await
         .map_err(|e| failed(format!("generation {id}: {e}")))?;
-    let (tx, rx) = watch::channel(Arc::new((id, value)));
-    tokio::spawn(async move {
+    let (tx, receiver) = watch::channel(Arc::new((id, value)));
+    let task = tokio::spawn(async move {
         let mut following = id;
         loop {
             tokio::select! {
@@ -284,7 +305,7 @@ where
             }
         }
     });
-    Ok(rx)
+    Ok(Following { receiver, task })
 }
 
 /// Runs `work` on the current value of `following` until `stop` is cancelled; when another
@@ -407,16 +428,32 @@ mod tests {
     async fn followers_move_to_the_generation_made_current() {
         let dir = tempfile::tempdir().unwrap();
         let settings = root(dir.path());
-        let mut rx = follow(settings.clone(), |g: Generation| async move {
+        let following = follow(settings.clone(), |g: Generation| async move {
             Ok::<_, BackendError>(g.settings.ingest.chunk_size)
         })
         .await
         .unwrap();
+        let mut rx = following.receiver();
         assert_eq!(rx.borrow().0, 0);
         create_next(&settings, &manifest(48)).unwrap();
         make_current(&settings, 1).unwrap();
         rx.changed().await.unwrap();
         assert_eq!(*rx.borrow().as_ref(), (1, 48));
+        drop(rx);
+        // Closing releases the value at once.
+        let value = Arc::new(());
+        let following = follow(settings.clone(), {
+            let value = value.clone();
+            move |_| {
+                let value = value.clone();
+                async move { Ok::<_, BackendError>(value) }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(Arc::strong_count(&value), 3);
+        following.close().await;
+        assert_eq!(Arc::strong_count(&value), 1, "released with the task");
     }
 
     #[tokio::test]

@@ -56,16 +56,18 @@ pub async fn run(
     let service = Embedder {
         root: settings.clone(),
         models,
-        current: current.clone(),
+        current: current.receiver(),
         max_texts: settings.embedder.max_texts_per_request,
     };
     let service = EmbedderServiceServer::new(service);
     rag_grpc::serve_service_with_worker(listener, service, shutdown, |stop| {
-        generation::run_per_generation(current, stop, |current, stop| {
+        generation::run_per_generation(current.receiver(), stop, |current, stop| {
             current.1.indexer.clone().consume(stop)
         })
     })
     .await?;
+    // The indexes are closed when this returns: another process may open them next.
+    current.close().await;
     Ok(())
 }
 

@@ -50,13 +50,14 @@ pub async fn run(
         Worker::new(&generation.settings)
     })
     .await?;
-    let documents = DocumentServiceServer::new(CurrentDocuments(current.clone()));
+    let documents = DocumentServiceServer::new(CurrentDocuments(current.receiver()));
     rag_grpc::serve_service_with_worker(listener, documents, shutdown, |stop| {
-        generation::run_per_generation(current, stop, |current, stop| {
+        generation::run_per_generation(current.receiver(), stop, |current, stop| {
             current.1.clone().consume(stop)
         })
     })
     .await?;
+    current.close().await;
     Ok(())
 }
 

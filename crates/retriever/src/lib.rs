@@ -51,7 +51,7 @@ pub async fn run(
     })
     .await?;
     let retriever = Retriever {
-        indexes,
+        indexes: indexes.receiver(),
         embedder: EmbedderServiceClient::new(rag_grpc::lazy_channel(
             &settings.retriever.embedder_url,
             Duration::from_secs(10),
@@ -60,6 +60,8 @@ pub async fn run(
         default_top_k: settings.router.top_k,
     };
     rag_grpc::serve_service(listener, RetrieverServiceServer::new(retriever), shutdown).await?;
+    // The indexes are closed when this returns: another process may open them next.
+    indexes.close().await;
     Ok(())
 }
 
