@@ -93,10 +93,27 @@ impl SqliteCatalog {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // Opening a file that another process is opening or closing at that moment (creating
+        // or removing the WAL) can be BUSY without SQLite's busy handler being asked: retry.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mut conn = loop {
+            let attempt = Connection::open(path).and_then(|conn| {
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                let _mode: String =
+                    conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+                conn.pragma_update(None, "synchronous", "FULL")?;
+                Ok(conn)
+            });
+            match attempt {
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                attempt => break attempt?,
+            }
+        };
 
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;

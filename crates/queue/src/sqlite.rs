@@ -135,18 +135,38 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// Runs `attempt` again while SQLite answers BUSY, for up to [`BUSY_TIMEOUT`]. Opening a
+/// file that another process is opening or closing at that moment (creating or removing the
+/// WAL) can be BUSY without SQLite's busy handler being asked.
+fn retry_busy<T>(
+    mut attempt: impl FnMut() -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match attempt() {
+            Err(e) if crate::is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Opens `path` with the settings every handle of the embedded backends uses.
 fn open_connection(path: &Path) -> Result<Connection, QueueError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(path = %path.display(), mode, "queue database is not in WAL mode");
-    }
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    let conn = retry_busy(|| {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "queue database is not in WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(conn)
+    })?;
     Ok(conn)
 }
 
@@ -167,9 +187,11 @@ impl SqliteQueue {
             ));
         }
         let mut conn = open_connection(path)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(SCHEMA)?;
-        tx.commit()?;
+        retry_busy(|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(SCHEMA)?;
+            tx.commit()
+        })?;
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let notify = notifier_for(&path, name);
         Ok(Self {
