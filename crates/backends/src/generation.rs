@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use rag_core::now_ms;
+
 use crate::BackendError;
 
 const CURRENT_FILE: &str = "CURRENT";
@@ -75,13 +77,6 @@ fn failed(reason: impl std::fmt::Display) -> BackendError {
         backend: "index generation",
         reason: reason.to_string(),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// `<data_dir>/generations`, absolute (a generation's paths must not be re-resolved).

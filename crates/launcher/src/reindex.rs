@@ -19,8 +19,8 @@ use rag_backends::rag_catalog::{Catalog, DocumentState};
 use rag_backends::rag_object_store::{ObjectInfo, ObjectStore};
 use rag_backends::rag_queue::{Message, Queue};
 use rag_config::Settings;
-use rag_core::ObjectKey;
 use rag_core::s3_event;
+use rag_core::{ObjectKey, now_ms};
 use rag_proto::ObjectEvent;
 use rag_proto::object_event::Kind;
 use tokio::task::JoinSet;
@@ -67,13 +67,6 @@ pub struct Reading {
 
 fn failed(what: &str) -> impl FnOnce(String) -> LaunchError + '_ {
     move |e| LaunchError::Load(format!("{what}: {e}"))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Builds a new index generation from the object store with the configuration in `root`,
