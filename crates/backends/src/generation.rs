@@ -269,13 +269,20 @@ where
                 () = tx.closed() => return,
                 () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
             }
-            let next = match current_id(&root).and_then(|id| {
-                if id == following {
-                    Ok(None)
-                } else {
-                    open(&root, id).map(Some)
-                }
-            }) {
+            // File reads: off the async workers.
+            let read = {
+                let root = root.clone();
+                tokio::task::spawn_blocking(move || {
+                    current_id(&root).and_then(|id| {
+                        if id == following {
+                            Ok(None)
+                        } else {
+                            open(&root, id).map(Some)
+                        }
+                    })
+                })
+            };
+            let next = match read.await.map_err(failed).and_then(|read| read) {
                 Ok(Some(next)) => next,
                 Ok(None) => continue,
                 Err(e) => {

@@ -27,6 +27,7 @@ use rag_proto::{
 };
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -50,8 +51,15 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RouterError> {
-    let router = Router::new(&settings)?;
+    // The cache key names the index generation; following it keeps file reads off the
+    // query path.
+    let generation = rag_backends::generation::follow(settings.clone(), |_| async {
+        Ok::<_, rag_backends::BackendError>(())
+    })
+    .await?;
+    let router = Router::new(&settings, generation.receiver())?;
     rag_grpc::serve_service(listener, RouterServiceServer::new(router), shutdown).await?;
+    generation.close().await;
     Ok(())
 }
 
@@ -61,12 +69,18 @@ pub struct Router {
     retriever: RetrieverServiceClient<Channel>,
     embedder: EmbedderServiceClient<Channel>,
     cache: Option<Arc<dyn Cache>>,
+    /// The current index generation (answers of another generation are other answers).
+    generation: watch::Receiver<Arc<(u64, ())>>,
 }
 
 impl Router {
-    pub fn new(settings: &Settings) -> Result<Self, RouterError> {
+    pub fn new(
+        settings: &Settings,
+        generation: watch::Receiver<Arc<(u64, ())>>,
+    ) -> Result<Self, RouterError> {
         let timeout = Duration::from_secs(30);
         Ok(Self {
+            generation,
             retriever: RetrieverServiceClient::new(rag_grpc::lazy_channel(
                 &settings.router.retriever_url,
                 timeout,
@@ -228,13 +242,11 @@ impl Router {
 
     /// The exact-cache key: tenant, domain, retrieval parameters, the normalised question,
     /// the epoch of the scope, which every document change bumps, and the index generation
-    /// (a re-index changes answers too). `None` (no caching) when the epoch or the generation
-    /// cannot be read, so a stale answer is never served.
+    /// (a re-index changes answers too). `None` (no caching) when the epoch cannot be read,
+    /// so a stale answer is never served.
     async fn cache_key(&self, request: &AnswerRequest) -> Option<String> {
         let cache = self.cache.as_ref()?;
-        let generation = rag_backends::generation::current_id(&self.settings)
-            .inspect_err(|e| tracing::warn!(error = %e, "index generation unreadable; not caching"))
-            .ok()?;
+        let generation = self.generation.borrow().0;
         let domain = if request.domain.is_empty() {
             "*"
         } else {
