@@ -135,7 +135,11 @@ impl Embedder {
             None => Ok(model),
             Some(id) if id == current => Ok(model),
             Some(id) => {
-                let generation = generation::open(&self.root, id).map_err(|e| {
+                let root = self.root.clone();
+                let opened = tokio::task::spawn_blocking(move || generation::open(&root, id))
+                    .await
+                    .map_err(ServiceError::internal)?;
+                let generation = opened.map_err(|e| {
                     tracing::debug!(error = %e, "an unknown index generation was asked for");
                     ServiceError::invalid_field("generation", format!("no index generation {id}"))
                 })?;
