@@ -33,8 +33,9 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The Redis cache's tests need a Redis: the one on 127.0.0.1:6379, or one started for them.
+# The S3 and SQS backends' tests need an AWS emulator: moto, installed and started for them.
 unit:
-	scripts/with-redis.sh $(CARGO) test --workspace
+	scripts/with-redis.sh scripts/with-aws.sh $(CARGO) test --workspace
 
 ## Forget the embedded system's data (documents, indexes, queues).
 clean-data:

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rag_aws::AwsConfig;
 use rag_cache::{Cache, MemoryCache, RedisCache, RedisOptions};
 use rag_catalog::{Catalog, SqliteCatalog};
 use rag_config::{
@@ -15,11 +16,12 @@ use rag_config::{
     VectorStoreSettings,
 };
 use rag_embeddings::{
-    CachedEmbeddings, EmbeddingModel, LocalMiniLm, SqliteVectorCache, TokenCounter,
+    BedrockTitan, CachedEmbeddings, EmbeddingModel, LocalMiniLm, SqliteVectorCache, TitanOptions,
+    TokenCounter,
 };
 use rag_keyword_index::{KeywordIndex, TantivyIndex};
-use rag_object_store::{LocalObjectStore, ObjectStore};
-use rag_queue::{Queue, QueueOptions, SqliteQueue};
+use rag_object_store::{LocalObjectStore, ObjectStore, S3ObjectStore};
+use rag_queue::{Queue, QueueOptions, SqliteQueue, SqsQueue};
 use rag_vector_store::{EdgeVectorStore, VectorStore};
 
 pub mod generation;
@@ -61,16 +63,24 @@ fn ensure_dir(settings: &Settings) -> Result<(), BackendError> {
 
 /// A queue by name (`settings.queues.documents` or `.chunks`).
 pub fn queue(settings: &Settings, name: &str) -> Result<Arc<dyn Queue>, BackendError> {
-    ensure_dir(settings)?;
     let options = QueueOptions {
         visibility_timeout: Duration::from_secs(settings.queues.visibility_timeout_secs),
         max_receives: settings.queues.max_receives,
         ..QueueOptions::default()
     };
     match &settings.queues.backend {
-        QueueBackend::Local { path } => SqliteQueue::open(&settings.data_path(path), name, options)
-            .map(|q| Arc::new(q) as Arc<dyn Queue>)
-            .map_err(|e| error("queue")(e.to_string())),
+        QueueBackend::Local { path } => {
+            ensure_dir(settings)?;
+            SqliteQueue::open(&settings.data_path(path), name, options)
+                .map(|q| Arc::new(q) as Arc<dyn Queue>)
+                .map_err(|e| error("queue")(e.to_string()))
+        }
+        QueueBackend::Sqs { create_missing } => Ok(Arc::new(SqsQueue::new(
+            aws(settings),
+            name,
+            options,
+            *create_missing,
+        ))),
     }
 }
 
@@ -83,15 +93,29 @@ pub fn chunks_queue(settings: &Settings) -> Result<Arc<dyn Queue>, BackendError>
 }
 
 pub fn object_store(settings: &Settings) -> Result<Arc<dyn ObjectStore>, BackendError> {
-    ensure_dir(settings)?;
     match &settings.object_store {
         ObjectStoreSettings::Local { root, bucket } => {
+            ensure_dir(settings)?;
             let notifications = documents_queue(settings)?;
             LocalObjectStore::open(&settings.data_path(root), bucket, notifications)
                 .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
                 .map_err(|e| error("object store")(e.to_string()))
         }
+        ObjectStoreSettings::S3 {
+            bucket,
+            force_path_style,
+        } => Ok(Arc::new(S3ObjectStore::new(
+            aws(settings),
+            bucket,
+            *force_path_style,
+        ))),
     }
+}
+
+/// The AWS configuration a backend reaches AWS (or an emulator) with. One per backend, not
+/// per process: an SDK client's connections belong to the runtime that opened them.
+fn aws(settings: &Settings) -> AwsConfig {
+    AwsConfig::new(&settings.aws)
 }
 
 pub fn catalog(settings: &Settings) -> Result<Arc<dyn Catalog>, BackendError> {
@@ -147,26 +171,41 @@ pub fn cache(settings: &Settings) -> Result<Arc<dyn Cache>, BackendError> {
     }
 }
 
-/// Where the local model's files are.
-pub fn model_dir(settings: &Settings) -> PathBuf {
-    match &settings.embedding {
-        EmbeddingSettings::Local { model_dir } => model_dir
-            .clone()
-            .unwrap_or_else(rag_embeddings::default_model_dir),
-    }
+/// Where the local model's files are: as configured, else `$RAG_MODEL_DIR` or the
+/// repository's `.cache`.
+fn local_model_dir(model_dir: &Option<PathBuf>) -> PathBuf {
+    model_dir
+        .clone()
+        .unwrap_or_else(rag_embeddings::default_model_dir)
 }
 
 /// Loads the embedding model (seconds for the local one: call it once per process).
 pub async fn embedding_model(settings: &Settings) -> Result<Arc<dyn EmbeddingModel>, BackendError> {
     match &settings.embedding {
-        EmbeddingSettings::Local { .. } => {
-            let dir = model_dir(settings);
+        EmbeddingSettings::Local { model_dir } => {
+            let dir = local_model_dir(model_dir);
             tokio::task::spawn_blocking(move || LocalMiniLm::load(&dir))
                 .await
                 .map_err(|e| error("embedding model")(e.to_string()))?
                 .map(|m| Arc::new(m) as Arc<dyn EmbeddingModel>)
                 .map_err(|e| error("embedding model")(e.to_string()))
         }
+        EmbeddingSettings::Bedrock {
+            model_id,
+            dimensions,
+            concurrency,
+            max_attempts,
+        } => BedrockTitan::new(
+            aws(settings),
+            TitanOptions {
+                model_id: model_id.clone(),
+                dimensions: *dimensions,
+                concurrency: *concurrency,
+                max_attempts: *max_attempts,
+            },
+        )
+        .map(|m| Arc::new(m) as Arc<dyn EmbeddingModel>)
+        .map_err(|e| error("embedding model")(e.to_string())),
     }
 }
 
@@ -212,9 +251,11 @@ pub fn cached_embedding_model(
 /// tokenizer (a model without one would get `TokenCounter::approximate`).
 pub fn token_counter(settings: &Settings) -> Result<TokenCounter, BackendError> {
     match &settings.embedding {
-        EmbeddingSettings::Local { .. } => {
-            TokenCounter::load(&model_dir(settings)).map_err(|e| error("tokenizer")(e.to_string()))
-        }
+        EmbeddingSettings::Local { model_dir } => TokenCounter::load(&local_model_dir(model_dir))
+            .map_err(|e| error("tokenizer")(e.to_string())),
+        EmbeddingSettings::Bedrock { .. } => Ok(TokenCounter::approximate(
+            rag_embeddings::bedrock::TITAN_V2_MAX_TOKENS,
+        )),
     }
 }
 
@@ -222,5 +263,6 @@ pub fn token_counter(settings: &Settings) -> Result<TokenCounter, BackendError> 
 pub fn embedding_dimensions(settings: &Settings) -> usize {
     match &settings.embedding {
         EmbeddingSettings::Local { .. } => 384,
+        EmbeddingSettings::Bedrock { dimensions, .. } => *dimensions,
     }
 }

@@ -45,6 +45,8 @@ pub struct Settings {
     /// The tenant of requests that carry no credentials (the embedded profile has one tenant).
     pub default_tenant: String,
     pub telemetry: TelemetrySettings,
+    /// How the AWS backends (S3, SQS, Bedrock) reach AWS or an emulator.
+    pub aws: AwsSettings,
     pub object_store: ObjectStoreSettings,
     pub queues: QueueSettings,
     pub catalog: CatalogSettings,
@@ -66,6 +68,7 @@ impl Default for Settings {
             data_dir: PathBuf::from(".rag-data"),
             default_tenant: "default".into(),
             telemetry: TelemetrySettings::default(),
+            aws: AwsSettings::default(),
             object_store: ObjectStoreSettings::default(),
             queues: QueueSettings::default(),
             catalog: CatalogSettings::default(),
@@ -162,10 +165,47 @@ impl Default for TelemetrySettings {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsSettings {
+    /// The region of every AWS client (S3, SQS, Bedrock).
+    pub region: String,
+    /// Another endpoint than AWS's (an emulator such as moto, or MinIO for S3); unset in AWS.
+    pub endpoint_url: Option<String>,
+    pub credentials: AwsCredentials,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            endpoint_url: None,
+            credentials: AwsCredentials::Default,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwsCredentials {
+    /// The SDK's chain: environment, profile, web identity (IRSA on EKS), container, instance.
+    Default,
+    /// Fixed dummy keys that emulators accept; only with a loopback `endpoint_url`.
+    Emulator,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ObjectStoreSettings {
     /// A local directory that emits S3-style events to the documents queue.
     Local { root: PathBuf, bucket: String },
+    /// An S3 bucket (or MinIO, or an emulator) whose event notifications go to the documents
+    /// queue (configured on the bucket, by Terraform in AWS).
+    S3 {
+        bucket: String,
+        /// Path-style addresses (`endpoint/bucket/key`), which emulators and MinIO need.
+        #[serde(default)]
+        force_path_style: bool,
+    },
 }
 
 impl Default for ObjectStoreSettings {
@@ -210,6 +250,15 @@ impl Default for QueueSettings {
 pub enum QueueBackend {
     /// A durable on-disk queue (SQLite) with SQS semantics.
     Local { path: PathBuf },
+    /// Amazon SQS; a queue name is looked up in the region (`aws`). Each queue's dead
+    /// letters go to the queue named by its redrive policy, `<name>-dlq` when this process
+    /// creates the queues.
+    Sqs {
+        /// Create missing queues (and their dead-letter queues with a redrive policy after
+        /// `queues.max_receives`) at start-up. Off in AWS, where Terraform owns them.
+        #[serde(default)]
+        create_missing: bool,
+    },
 }
 
 impl Default for QueueBackend {
@@ -324,6 +373,36 @@ pub enum EmbeddingSettings {
     /// all-MiniLM-L6-v2 on the CPU with candle. `model_dir` unset means `$RAG_MODEL_DIR` or
     /// `.cache/models/all-minilm-l6-v2` in the repository.
     Local { model_dir: Option<PathBuf> },
+    /// Amazon Titan Text Embeddings V2 on Bedrock, in the `aws` region.
+    Bedrock {
+        #[serde(default = "default_titan_model_id")]
+        model_id: String,
+        /// 256, 512 or 1024.
+        #[serde(default = "default_titan_dimensions")]
+        dimensions: usize,
+        /// Requests in flight at once per embedding call.
+        #[serde(default = "default_titan_concurrency")]
+        concurrency: usize,
+        /// Attempts per request (throttling is retried with backoff).
+        #[serde(default = "default_titan_max_attempts")]
+        max_attempts: u32,
+    },
+}
+
+fn default_titan_model_id() -> String {
+    "amazon.titan-embed-text-v2:0".into()
+}
+
+fn default_titan_dimensions() -> usize {
+    1024
+}
+
+fn default_titan_concurrency() -> usize {
+    8
+}
+
+fn default_titan_max_attempts() -> u32 {
+    8
 }
 
 impl Default for EmbeddingSettings {
@@ -650,7 +729,10 @@ impl DomainSettings {
 impl Settings {
     /// Defaults, then `file` (if given), then the environment; validated.
     pub fn load(file: Option<&Path>, env: &Environment) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        // No layer of serialised defaults: every section falls back to its `Default` through
+        // `#[serde(default)]`. A defaults layer would merge the default backend's fields into
+        // a configured backend of another `kind` (S3 would inherit the local store's `root`).
+        let mut figment = Figment::new();
         if let Some(file) = file {
             if !file.is_file() {
                 return Err(ConfigError::MissingFile(file.to_path_buf()));

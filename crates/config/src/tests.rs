@@ -121,3 +121,63 @@ fn a_redis_cache_takes_defaults_and_is_checked() {
     .unwrap_err();
     assert!(err.to_string().contains("cache.backend.url"), "{err}");
 }
+
+#[test]
+fn cluster_backends_parse_from_a_file() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "[aws]\nregion = \"eu-west-1\"\nendpoint_url = \"http://127.0.0.1:5000\"\ncredentials = \"emulator\"\n\
+         [object_store]\nkind = \"s3\"\nbucket = \"docs\"\nforce_path_style = true\n\
+         [queues.backend]\nkind = \"sqs\"\ncreate_missing = true"
+    )
+    .unwrap();
+    let s = Settings::load(Some(file.path()), &env(&[])).unwrap();
+    assert_eq!(s.aws.region, "eu-west-1");
+    assert_eq!(s.aws.credentials, AwsCredentials::Emulator);
+    assert_eq!(
+        s.object_store,
+        ObjectStoreSettings::S3 {
+            bucket: "docs".into(),
+            force_path_style: true
+        }
+    );
+    assert_eq!(
+        s.queues.backend,
+        QueueBackend::Sqs {
+            create_missing: true
+        }
+    );
+}
+
+#[test]
+fn emulator_credentials_need_a_loopback_endpoint() {
+    let load = |endpoint: &str| {
+        Settings::load(
+            None,
+            &env(&[
+                ("RAG__AWS__CREDENTIALS", "emulator"),
+                ("RAG__AWS__ENDPOINT_URL", endpoint),
+            ]),
+        )
+    };
+    for ok in [
+        "http://127.0.0.1:5000",
+        "http://localhost:4566/",
+        "http://[::1]:9000",
+    ] {
+        assert!(load(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "https://s3.amazonaws.com",
+        "http://10.0.0.1:5000",
+        "http://127.0.0.1.evil.com",
+    ] {
+        let err = load(bad).unwrap_err().to_string();
+        assert!(err.contains("aws.credentials"), "{bad}: {err}");
+    }
+    let err = Settings::load(None, &env(&[("RAG__AWS__CREDENTIALS", "emulator")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("aws.credentials"), "{err}");
+}

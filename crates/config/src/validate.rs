@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{CacheBackend, Settings, Tier};
+use crate::{AwsCredentials, CacheBackend, EmbeddingSettings, Settings, Tier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -31,6 +31,24 @@ fn is_name(s: &str) -> bool {
     rag_core::validate::name("name", s).is_ok()
 }
 
+/// `http://127.0.0.1:…`, `http://localhost:…` or `http://[::1]:…`.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or_default();
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = host
+        .rsplit_once(':')
+        .filter(|(h, port)| !h.is_empty() && port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(())
@@ -43,12 +61,55 @@ fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
 }
 
 impl Settings {
+    fn validate_aws(&self) -> Result<(), ConfigError> {
+        if self.aws.region.trim().is_empty() {
+            return Err(invalid("aws.region", "must not be empty"));
+        }
+        if let Some(url) = &self.aws.endpoint_url {
+            check_url("aws.endpoint_url", url)?;
+        }
+        if self.aws.credentials == AwsCredentials::Emulator
+            && !self
+                .aws
+                .endpoint_url
+                .as_deref()
+                .is_some_and(is_loopback_url)
+        {
+            return Err(invalid(
+                "aws.credentials",
+                "\"emulator\" needs aws.endpoint_url on a loopback address",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !is_name(&self.default_tenant) {
             return Err(invalid(
                 "default_tenant",
                 "must be 1-64 characters of a-z, 0-9, '-', '_'",
             ));
+        }
+        self.validate_aws()?;
+        if let EmbeddingSettings::Bedrock {
+            dimensions,
+            concurrency,
+            max_attempts,
+            ..
+        } = &self.embedding
+        {
+            if ![256, 512, 1024].contains(dimensions) {
+                return Err(invalid(
+                    "embedding.dimensions",
+                    "Titan V2 takes 256, 512 or 1024",
+                ));
+            }
+            if *concurrency == 0 || *max_attempts == 0 {
+                return Err(invalid(
+                    "embedding.concurrency",
+                    "concurrency and max_attempts must be positive",
+                ));
+            }
         }
         check_url("gateway.router_url", &self.gateway.router_url)?;
         check_url("gateway.documents_url", &self.gateway.documents_url)?;

@@ -31,6 +31,10 @@ pub enum EmbeddingError {
     /// The request itself is not acceptable, e.g. too many texts in one call.
     #[error("invalid embedding input: {0}")]
     InvalidInput(String),
+
+    /// A remote model cannot be reached, or keeps refusing (throttling) after the retries.
+    #[error("embedding model unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<EmbeddingError> for ServiceError {
@@ -42,6 +46,10 @@ impl From<EmbeddingError> for ServiceError {
             EmbeddingError::InvalidInput(_) => ServiceError::invalid_argument(err.to_string()),
             EmbeddingError::ModelFilesMissing { .. } | EmbeddingError::ModelLoad { .. } => {
                 tracing::error!(error = %err, "embedding model unavailable");
+                ServiceError::unavailable("the embedding model is not available")
+            }
+            EmbeddingError::Unavailable(_) => {
+                tracing::warn!(error = %err, "embedding model unavailable");
                 ServiceError::unavailable("the embedding model is not available")
             }
             EmbeddingError::Tokenizer(_) | EmbeddingError::Inference(_) => {

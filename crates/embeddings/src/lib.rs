@@ -2,7 +2,7 @@
 //!
 //! Owns: the [`EmbeddingModel`] trait every service embeds through, its error type
 //! [`EmbeddingError`], the local all-MiniLM-L6-v2 model run on the CPU with candle
-//! ([`LocalMiniLm`]), a deterministic hashing stand-in for tests ([`HashEmbedding`]), and
+//! ([`LocalMiniLm`]), Amazon Titan Text Embeddings V2 on Bedrock ([`BedrockTitan`]), a deterministic hashing stand-in for tests ([`HashEmbedding`]), and
 //! where the model files live on disk ([`default_model_dir`]; they are fetched by
 //! `scripts/fetch-model.sh`), and the embedding cache that wraps any model
 //! ([`CachedEmbeddings`] over a [`VectorCache`], embedded in SQLite). Does not own: choosing a model from the configuration,
@@ -12,12 +12,14 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+pub mod bedrock;
 pub mod cache;
 mod error;
 pub mod fake;
 pub mod local;
 pub mod tokens;
 
+pub use bedrock::{BedrockTitan, TitanOptions};
 pub use cache::{CachedEmbeddings, SqliteVectorCache, VectorCache};
 pub use error::EmbeddingError;
 pub use fake::HashEmbedding;

@@ -9,8 +9,29 @@
 use std::collections::BTreeMap;
 
 mod local;
+mod s3;
 
 pub use local::LocalObjectStore;
+pub use s3::S3ObjectStore;
+
+/// The longest key S3 accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Keys are relative paths of non-empty segments, never `.` or `..`, without NUL, at most
+/// [`MAX_KEY_BYTES`]: the same rule for every store, so a key that works locally works in S3
+/// and cannot escape a directory.
+pub(crate) fn check_key(key: &str) -> Result<(), ObjectStoreError> {
+    let ok = key.len() <= MAX_KEY_BYTES
+        && !key.contains('\0')
+        && key
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(ObjectStoreError::InvalidKey(key.to_owned()))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -70,7 +91,8 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     ) -> Result<ObjectInfo, ObjectStoreError>;
     /// `None` when there is no such object.
     async fn get(&self, key: &str) -> Result<Option<StoredObject>, ObjectStoreError>;
-    /// Deletes an object if it exists; an `ObjectRemoved` event follows when it did.
+    /// Deletes an object if it exists; an `ObjectRemoved` event follows when it did (S3 may
+    /// send one even when it did not: consumers treat a removal of nothing as done).
     async fn delete(&self, key: &str) -> Result<(), ObjectStoreError>;
     /// Objects whose key starts with `prefix`, in key order.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, ObjectStoreError>;

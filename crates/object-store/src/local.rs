@@ -51,15 +51,12 @@ impl LocalObjectStore {
     }
 
     fn paths(&self, key: &str) -> Result<(PathBuf, PathBuf), ObjectStoreError> {
+        crate::check_key(key)?;
         let relative = Path::new(key);
-        let safe = !key.contains('\0')
-            && key
-                .split('/')
-                .all(|s| !s.is_empty() && s != "." && s != "..")
-            && relative
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)));
-        if !safe {
+        if !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+        {
             return Err(ObjectStoreError::InvalidKey(key.to_owned()));
         }
         Ok((

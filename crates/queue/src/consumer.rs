@@ -77,32 +77,63 @@ pub async fn consume_batches<F, Fut>(
         if deliveries.is_empty() {
             continue;
         }
-        let receipts: Vec<(String, String, u32)> = deliveries
-            .iter()
-            .map(|d| (d.message_id.clone(), d.receipt.clone(), d.receive_count))
-            .collect();
-        let mut outcomes = handle(deliveries).await.into_iter();
+        // Kept to settle each message afterwards (dead-lettering may re-send the body).
+        let received = deliveries.clone();
+        let mut outcomes = keep_invisible(queue.as_ref(), &received, handle(deliveries))
+            .await
+            .into_iter();
         let queue = queue.as_ref();
-        futures::future::join_all(receipts.iter().map(|(id, receipt, count)| {
+        futures::future::join_all(received.iter().map(|delivery| {
             let outcome = outcomes
                 .next()
                 .unwrap_or_else(|| Outcome::Retry("the handler gave no outcome".into()));
-            settle(queue, id, receipt, *count, outcome)
+            settle(queue, delivery, outcome)
         }))
         .await;
     }
 }
 
-async fn settle(queue: &dyn Queue, id: &str, receipt: &str, receive_count: u32, outcome: Outcome) {
+/// Runs `work`, extending the visibility of `deliveries` every half timeout meanwhile, so a
+/// long document is not delivered to a second consumer while the first still works on it.
+/// A consumer that dies stops extending, and its messages come back after one timeout.
+async fn keep_invisible<F: Future>(
+    queue: &dyn Queue,
+    deliveries: &[Delivery],
+    work: F,
+) -> F::Output {
+    let timeout = queue.visibility_timeout();
+    let period = timeout / 2;
+    if period.is_zero() {
+        return work.await;
+    }
+    tokio::pin!(work);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            output = &mut work => return output,
+            _ = ticker.tick() => {
+                for d in deliveries {
+                    if let Err(e) = queue.extend_visibility(&d.receipt, timeout).await {
+                        tracing::warn!(queue = queue.name(), message_id = %d.message_id, error = %e, "could not extend a message's visibility");
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn settle(queue: &dyn Queue, delivery: &Delivery, outcome: Outcome) {
     let name = queue.name();
+    let id = delivery.message_id.as_str();
+    let receipt = delivery.receipt.as_str();
     let result = match outcome {
         Outcome::Done => queue.ack(receipt).await,
         Outcome::Poison(reason) => {
             tracing::warn!(queue = name, message_id = id, %reason, "message dead-lettered");
-            queue.dead_letter(receipt, &reason).await
+            queue.dead_letter(delivery, &reason).await
         }
         Outcome::Retry(reason) => {
-            let delay = retry_delay(receive_count);
+            let delay = retry_delay(delivery.receive_count);
             tracing::warn!(queue = name, message_id = id, %reason, retry_in = ?delay, "message will be retried");
             queue.extend_visibility(receipt, delay).await
         }
@@ -220,5 +251,51 @@ mod tests {
             (1, 0),
             "{stats:?}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn messages_stay_invisible_while_their_handler_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = QueueOptions::new(Duration::from_secs(1), 3);
+        let queue: Arc<dyn Queue> =
+            Arc::new(SqliteQueue::open(&dir.path().join("q.db"), "jobs", options).unwrap());
+        queue.send(Message::new("long document")).await.unwrap();
+        let stop = CancellationToken::new();
+        let handled = Arc::new(AtomicU32::new(0));
+        let worker = tokio::spawn(consume(
+            queue.clone(),
+            1,
+            Duration::from_millis(50),
+            stop.clone(),
+            {
+                let handled = handled.clone();
+                move |_d: Delivery| {
+                    let handled = handled.clone();
+                    async move {
+                        // Three visibility timeouts of work.
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        handled.fetch_add(1, Ordering::SeqCst);
+                        Outcome::Done
+                    }
+                }
+            },
+        ));
+        // A second consumer never sees it meanwhile.
+        let other = queue
+            .receive(1, Duration::from_millis(2_800))
+            .await
+            .unwrap();
+        assert!(other.is_empty(), "redelivered while being handled");
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while handled.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        stop.cancel();
+        worker.await.unwrap();
+        assert_eq!(queue.stats().await.unwrap(), crate::QueueStats::default());
+        assert_eq!(handled.load(Ordering::SeqCst), 1);
     }
 }

@@ -8,8 +8,8 @@
 //!
 //! Must not: know what the messages mean (documents, chunk batches — that belongs to the
 //! ingest-worker and the embedder), deliver exactly once (consumers must be idempotent), or
-//! hold messages only in memory. The cluster implementation (SQS) comes later and must keep
-//! the semantics documented on [`Queue`].
+//! hold messages only in memory. The cluster implementation, [`SqsQueue`], keeps the
+//! semantics documented on [`Queue`]; the contract tests (`tests/contract.rs`) hold both to them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,9 +19,11 @@ use rag_core::ServiceError;
 
 mod consumer;
 mod sqlite;
+mod sqs;
 
 pub use consumer::{Outcome, consume, consume_batches};
 pub use sqlite::{QueueOptions, SqliteQueue};
+pub use sqs::{BODY_ENCODING_ATTRIBUTE, SqsQueue};
 
 /// The attribute a dead-lettered message carries with the reason it was dead-lettered.
 pub const DEAD_LETTER_REASON_ATTRIBUTE: &str = "dead_letter_reason";
@@ -158,10 +160,15 @@ impl From<QueueError> for ServiceError {
 pub trait Queue: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &str;
 
+    /// How long a received message stays invisible unless acked or extended; consumers
+    /// extend it while they work ([`consume_batches`]).
+    fn visibility_timeout(&self) -> Duration;
+
     /// Enqueues one message; returns its id.
     async fn send(&self, message: Message) -> Result<String, QueueError>;
 
-    /// Enqueues messages atomically (all or none); returns their ids in order.
+    /// Enqueues messages; returns their ids in order. All or none on the local queue; on SQS,
+    /// when an error is returned some may have been sent (consumers are idempotent).
     async fn send_batch(&self, messages: Vec<Message>) -> Result<Vec<String>, QueueError>;
 
     /// Up to `max` messages, waiting up to `wait` for the first one (long polling). Received
@@ -178,8 +185,9 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     async fn extend_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError>;
 
     /// Moves a received message to the dead-letter queue now, with a reason attribute
-    /// ([`DEAD_LETTER_REASON_ATTRIBUTE`]).
-    async fn dead_letter(&self, receipt: &str, reason: &str) -> Result<(), QueueError>;
+    /// ([`DEAD_LETTER_REASON_ATTRIBUTE`]). Takes the whole delivery because a queue service
+    /// may have to re-send its body (SQS has no "move now").
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), QueueError>;
 
     async fn stats(&self) -> Result<QueueStats, QueueError>;
 

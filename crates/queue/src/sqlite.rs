@@ -428,6 +428,10 @@ impl Queue for SqliteQueue {
         &self.name
     }
 
+    fn visibility_timeout(&self) -> Duration {
+        self.options.visibility_timeout
+    }
+
     async fn send(&self, message: Message) -> Result<String, QueueError> {
         let mut ids = self.insert(vec![message]).await?;
         ids.pop()
@@ -492,7 +496,8 @@ impl Queue for SqliteQueue {
         Ok(())
     }
 
-    async fn dead_letter(&self, receipt: &str, reason: &str) -> Result<(), QueueError> {
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {
+        let receipt = delivery.receipt.as_str();
         self.update_by_receipt(
             "UPDATE queue_messages
                 SET dead = 1, dead_at_ms = ?3, dead_reason = ?4, receipt = NULL

@@ -116,7 +116,7 @@ async fn invisible_during_timeout_then_redelivered_and_old_receipt_is_stale() {
             .is_stale_receipt()
     );
     assert!(
-        q.dead_letter(&first.receipt, "x")
+        q.dead_letter(&first, "x")
             .await
             .unwrap_err()
             .is_stale_receipt()
@@ -181,9 +181,7 @@ async fn explicit_dead_letter_with_reason_and_redrive() {
     let q = open(&dir, "q", QueueOptions::default());
     q.send(Message::new("bad pdf")).await.unwrap();
     let d = q.receive(1, Duration::ZERO).await.unwrap().remove(0);
-    q.dead_letter(&d.receipt, "parse failed: not a PDF")
-        .await
-        .unwrap();
+    q.dead_letter(&d, "parse failed: not a PDF").await.unwrap();
 
     // The receipt is spent and the message is not delivered any more.
     assert!(q.ack(&d.receipt).await.unwrap_err().is_stale_receipt());
