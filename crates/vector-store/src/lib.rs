@@ -2,8 +2,9 @@
 //!
 //! Owns: the [`VectorStore`] trait every backend implements (the embedder writes through it,
 //! the retriever reads through it) and the embedded backend, [`EdgeVectorStore`], which runs
-//! the Qdrant engine in-process on disk (`qdrant-edge`). The cluster backend (Qdrant server via
-//! `qdrant-client`) implements the same trait elsewhere.
+//! the Qdrant engine in-process on disk (`qdrant-edge`), and the cluster backend,
+//! [`QdrantVectorStore`], a Qdrant server reached over gRPC (`qdrant-client`). Both keep the same
+//! points and answer the same contract (`tests/contract.rs`).
 //!
 //! Every point is one chunk: its id is `ChunkRecord::id`, its payload is the `ChunkRecord`
 //! itself (a flat JSON object), its vector is the chunk's L2-normalised embedding. Scores are
@@ -12,8 +13,10 @@
 use rag_core::{ChunkRecord, DocumentId, SearchFilter, ServiceError};
 
 mod edge;
+mod qdrant;
 
 pub use edge::EdgeVectorStore;
+pub use qdrant::QdrantVectorStore;
 
 /// One point to write: the chunk's embedding and the chunk itself (point id = `chunk.id`).
 #[derive(Clone, Debug, PartialEq)]
