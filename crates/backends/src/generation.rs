@@ -143,6 +143,9 @@ fn settings_for(root: &Settings, id: u64, dir: &Path, manifest: &Manifest) -> Se
     }
     match &mut settings.vector_store {
         VectorStoreSettings::Edge { path } => *path = dir.join("vectors"),
+        VectorStoreSettings::Qdrant { collection, .. } => {
+            *collection = format!("{collection}-g{id}");
+        }
     }
     settings.keyword_index.path = dir.join("keywords");
     settings.queues.chunks = format!("{}-g{id}", root.queues.chunks);
@@ -359,6 +362,32 @@ mod tests {
             chunk_overlap: 4,
             created_at_ms: 1,
         }
+    }
+
+    #[test]
+    fn each_generation_has_its_own_qdrant_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = root(dir.path());
+        settings.vector_store = VectorStoreSettings::Qdrant {
+            url: "http://qdrant:6334".into(),
+            collection: "chunks".into(),
+            api_key_env: None,
+        };
+        let next = create_next(&settings, &manifest(64)).unwrap();
+        let VectorStoreSettings::Qdrant {
+            collection, url, ..
+        } = &next.settings.vector_store
+        else {
+            panic!("the generation changed the vector store's kind");
+        };
+        assert_eq!(
+            (collection.as_str(), url.as_str()),
+            ("chunks-g1", "http://qdrant:6334")
+        );
+        assert_eq!(
+            current(&settings).unwrap().settings.vector_store,
+            settings.vector_store
+        );
     }
 
     #[test]

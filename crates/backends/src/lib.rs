@@ -22,7 +22,7 @@ use rag_embeddings::{
 use rag_keyword_index::{KeywordIndex, TantivyIndex};
 use rag_object_store::{LocalObjectStore, ObjectStore, S3ObjectStore};
 use rag_queue::{Queue, QueueOptions, SqliteQueue, SqsQueue};
-use rag_vector_store::{EdgeVectorStore, VectorStore};
+use rag_vector_store::{EdgeVectorStore, QdrantVectorStore, VectorStore};
 
 pub mod generation;
 
@@ -136,6 +136,21 @@ pub fn vector_store(
         VectorStoreSettings::Edge { path } => {
             EdgeVectorStore::open(&settings.data_path(path), dimensions)
                 .map(|s| s as Arc<dyn VectorStore>)
+                .map_err(|e| error("vector store")(e.to_string()))
+        }
+        VectorStoreSettings::Qdrant {
+            url,
+            collection,
+            api_key_env,
+        } => {
+            let api_key = match api_key_env {
+                Some(name) => Some(std::env::var(name).map_err(|_| {
+                    error("vector store")(format!("the API key variable {name} is not set"))
+                })?),
+                None => None,
+            };
+            QdrantVectorStore::new(url, api_key, collection, dimensions)
+                .map(|s| Arc::new(s) as Arc<dyn VectorStore>)
                 .map_err(|e| error("vector store")(e.to_string()))
         }
     }

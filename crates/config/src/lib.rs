@@ -288,6 +288,17 @@ impl Default for CatalogSettings {
 pub enum VectorStoreSettings {
     /// qdrant-edge, in-process, on disk.
     Edge { path: PathBuf },
+    /// A Qdrant server over gRPC. Each index generation has its own collection:
+    /// `collection` for generation 0, `<collection>-g<n>` for generation n.
+    Qdrant {
+        /// The gRPC endpoint, e.g. `http://qdrant:6334`.
+        url: String,
+        collection: String,
+        /// The environment variable holding the API key, if the server wants one (the key
+        /// itself never sits in a configuration file).
+        #[serde(default)]
+        api_key_env: Option<String>,
+    },
 }
 
 impl Default for VectorStoreSettings {

@@ -129,7 +129,8 @@ fn cluster_backends_parse_from_a_file() {
         file,
         "[aws]\nregion = \"eu-west-1\"\nendpoint_url = \"http://127.0.0.1:5000\"\ncredentials = \"emulator\"\n\
          [object_store]\nkind = \"s3\"\nbucket = \"docs\"\nforce_path_style = true\n\
-         [queues.backend]\nkind = \"sqs\"\ncreate_missing = true"
+         [queues.backend]\nkind = \"sqs\"\ncreate_missing = true\n\
+         [vector_store]\nkind = \"qdrant\"\nurl = \"http://qdrant:6334\"\ncollection = \"chunks\"\napi_key_env = \"QDRANT_API_KEY\""
     )
     .unwrap();
     let s = Settings::load(Some(file.path()), &env(&[])).unwrap();
@@ -146,6 +147,14 @@ fn cluster_backends_parse_from_a_file() {
         s.queues.backend,
         QueueBackend::Sqs {
             create_missing: true
+        }
+    );
+    assert_eq!(
+        s.vector_store,
+        VectorStoreSettings::Qdrant {
+            url: "http://qdrant:6334".into(),
+            collection: "chunks".into(),
+            api_key_env: Some("QDRANT_API_KEY".into()),
         }
     );
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{AwsCredentials, CacheBackend, EmbeddingSettings, Settings, Tier};
+use crate::{AwsCredentials, CacheBackend, EmbeddingSettings, Settings, Tier, VectorStoreSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -91,6 +91,18 @@ impl Settings {
             ));
         }
         self.validate_aws()?;
+        if let VectorStoreSettings::Qdrant {
+            url, collection, ..
+        } = &self.vector_store
+        {
+            check_url("vector_store.url", url)?;
+            if !is_name(collection) {
+                return Err(invalid(
+                    "vector_store.collection",
+                    "must be 1-64 characters of a-z, 0-9, '-', '_'",
+                ));
+            }
+        }
         if let EmbeddingSettings::Bedrock {
             dimensions,
             concurrency,

@@ -1,8 +1,10 @@
 //! The cluster backends end to end: the five services with S3 for uploads, S3's own event
 //! notifications delivered through SQS, SQS for the chunks queue (with dead-letter queues
-//! by redrive policy), and Redis for the cache — over the real wire protocols, against moto
-//! (the local AWS emulator that `scripts/with-aws.sh` starts) and the Redis of the tests.
-//! The services run in this process here; `make cluster-up` runs them as processes.
+//! by redrive policy), a Qdrant server for the vectors and Redis for the cache — over the
+//! real wire protocols: moto (the local AWS emulator that `scripts/with-aws.sh` starts), the
+//! Redis of the tests, and for Qdrant, which cannot run here, the in-process stand-in of
+//! `rag_standins::qdrant` (Qdrant's gRPC API, not Qdrant). Embeddings stay on the local
+//! model. The services share this process; BM25 and the catalog stay on local disk.
 
 mod support;
 
@@ -11,16 +13,28 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use rag_backends::rag_object_store::S3ObjectStore;
 use rag_backends::rag_queue::{QueueOptions, SqsQueue};
-use rag_config::{AwsSettings, CacheBackend, ObjectStoreSettings, QueueBackend, Settings};
+use rag_config::{
+    AwsSettings, CacheBackend, ObjectStoreSettings, QueueBackend, Settings, VectorStoreSettings,
+};
 use rag_core::DocumentId;
+use rag_standins::qdrant::StandIn;
 use support::{Client, sample_documents, settings, start};
 
 /// A fresh bucket and queues on the emulator, the bucket notifying the documents queue, as
 /// Terraform sets them up in AWS.
-async fn cluster_settings(dir: &std::path::Path, aws: AwsSettings) -> anyhow::Result<Settings> {
+async fn cluster_settings(
+    dir: &std::path::Path,
+    aws: AwsSettings,
+    qdrant: &StandIn,
+) -> anyhow::Result<Settings> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let mut s = settings(dir);
     s.aws = aws;
+    s.vector_store = VectorStoreSettings::Qdrant {
+        url: qdrant.url(),
+        collection: format!("chunks-{run}"),
+        api_key_env: None,
+    };
     let bucket = format!("documents-{run}");
     s.object_store = ObjectStoreSettings::S3 {
         bucket: bucket.clone(),
@@ -75,7 +89,8 @@ async fn cluster_settings(dir: &std::path::Path, aws: AwsSettings) -> anyhow::Re
 async fn uploads_flow_through_s3_and_sqs_and_answers_cite_them() -> anyhow::Result<()> {
     let aws = rag_aws::testing::emulator_settings().map_err(anyhow::Error::msg)?;
     let dir = tempfile::tempdir()?;
-    let settings = cluster_settings(dir.path(), aws).await?;
+    let qdrant = StandIn::start().await?;
+    let settings = cluster_settings(dir.path(), aws, &qdrant).await?;
     let documents_queue = rag_backends::documents_queue(&settings)?;
     let system = start(settings.clone()).await?;
     let client = Client::new(&system);
@@ -107,7 +122,8 @@ async fn uploads_flow_through_s3_and_sqs_and_answers_cite_them() -> anyhow::Resu
     let answer = client
         .ask("How many vacation days do I get per year?", Some("hr"))
         .await?;
-    let leave = DocumentId::for_source("default", "hr", "annual-leave-policy.md").to_string();
+    let leave_id = DocumentId::for_source("default", "hr", "annual-leave-policy.md");
+    let leave = leave_id.to_string();
     let cited: Vec<_> = answer["citations"]
         .as_array()
         .into_iter()
@@ -137,6 +153,23 @@ async fn uploads_flow_through_s3_and_sqs_and_answers_cite_them() -> anyhow::Resu
         .await?;
     assert_ne!(after["cache"], "exact", "{after}");
     assert!(!after.to_string().contains(&leave), "{after}");
+
+    // The vectors are in Qdrant: the two documents left, none of the deleted one.
+    let VectorStoreSettings::Qdrant { collection, .. } = &settings.vector_store else {
+        unreachable!("set above");
+    };
+    let points = qdrant.inspect(|state| state.points(collection));
+    assert!(points > 0, "no vectors reached the Qdrant stand-in");
+    let vectors = rag_backends::vector_store(&settings, 384)?;
+    let filter = rag_core::SearchFilter::new("default", None);
+    assert_eq!(vectors.count(&filter).await?, points as u64);
+    let left = vectors
+        .get_chunks("default", leave_id, 1, &[0, 1, 2, 3])
+        .await?;
+    assert!(
+        left.is_empty(),
+        "the deleted document's vectors are still there"
+    );
 
     // Everything was taken off the queues; nothing was dead-lettered.
     let stats = documents_queue.stats().await?;

@@ -3,7 +3,7 @@
 //! * `edge::*`: `EdgeVectorStore`, a qdrant-edge shard in a temporary directory.
 //! * `qdrant::*`: `QdrantVectorStore` over gRPC to a STAND-IN server, not a real Qdrant.
 //!   There is no Qdrant server on this machine or in CI and none can be downloaded, so
-//!   `support/qdrant_standin.rs` is an in-process tonic server that speaks Qdrant's real gRPC
+//!   `rag_standins::qdrant` is an in-process tonic server that speaks Qdrant's real gRPC
 //!   wire format (the service traits and messages `qdrant-client` generates from Qdrant's
 //!   `.proto` files) for exactly the calls the adapter makes. It really filters, scores and
 //!   pages, and answers `Unimplemented` to anything else, so a wrong filter or request in the
@@ -19,10 +19,7 @@ use rag_vector_store::{
     EdgeVectorStore, QdrantVectorStore, VectorHit, VectorPoint, VectorStore, VectorStoreError,
 };
 
-#[path = "support/qdrant_standin.rs"]
-mod qdrant_standin;
-
-use qdrant_standin::StandIn;
+use rag_standins::qdrant::StandIn;
 
 const DIMS: usize = 8;
 const COLLECTION: &str = "chunks";
