@@ -3,5 +3,7 @@
 //! the adapters are tested over a real connection. Never deploy them.
 //!
 //! * [`qdrant`]: a Qdrant server's gRPC API (collections, points, health), in memory.
+//! * [`bedrock`]: Bedrock Runtime's `InvokeModel` for Titan Text Embeddings V2.
 
+pub mod bedrock;
 pub mod qdrant;
