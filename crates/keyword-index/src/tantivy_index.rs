@@ -98,7 +98,8 @@ pub struct TantivyIndex {
     dir: PathBuf,
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// `None` for a handle opened for reading only.
+    writer: Option<Mutex<IndexWriter>>,
     fields: Fields,
     analyzer: TextAnalyzer,
 }
@@ -135,30 +136,61 @@ impl TantivyIndex {
         Ok(opened)
     }
 
+    /// Opens the index in `dir` for searching only, for a process that shares the directory
+    /// with the one that writes it (the retriever beside the embedder on one machine). Takes
+    /// no writer lock; the reader follows the writer's commits within about a second
+    /// (tantivy watches `meta.json`). Within one process that already has a writing handle,
+    /// that handle is returned, which sees its commits at once. Writes fail with
+    /// [`KeywordIndexError::ReadOnly`]. Creates an empty index when there is none yet.
+    pub fn open_read_only(dir: &Path) -> Result<Arc<Self>, KeywordIndexError> {
+        let io = |source| KeywordIndexError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let dir = dir.canonicalize().map_err(io)?;
+        if let Some(existing) = REGISTRY.lock().get(&dir).and_then(Weak::upgrade) {
+            return Ok(existing);
+        }
+        Self::open_with(&dir, false)
+    }
+
     /// The canonical directory of this index.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     fn open_uncached(dir: &Path) -> Result<Arc<Self>, KeywordIndexError> {
+        Self::open_with(dir, true)
+    }
+
+    fn open_with(dir: &Path, writable: bool) -> Result<Arc<Self>, KeywordIndexError> {
         let (schema, fields) = schema();
         let directory = MmapDirectory::open(dir).map_err(TantivyError::from)?;
         let index = Index::open_or_create(directory, schema)?;
         let analyzer = english_analyzer()?;
         index.tokenizers().register(ANALYZER_NAME, analyzer.clone());
 
-        let writer = open_writer(&index, dir)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let writer = if writable {
+            Some(Mutex::new(open_writer(&index, dir)?))
+        } else {
+            None
+        };
+        // The writer reloads its reader after each commit; a read-only handle follows the
+        // commits of another process.
+        let reload = if writable {
+            ReloadPolicy::Manual
+        } else {
+            ReloadPolicy::OnCommitWithDelay
+        };
+        let reader = index.reader_builder().reload_policy(reload).try_into()?;
         tracing::info!(dir = %dir.display(), docs = reader.searcher().num_docs(), "keyword index opened");
         Ok(Arc::new_cyclic(|me| Self {
             me: me.clone(),
             dir: dir.to_path_buf(),
             index,
             reader,
-            writer: Mutex::new(writer),
+            writer,
             fields,
             analyzer,
         }))
@@ -206,8 +238,13 @@ impl TantivyIndex {
     where
         F: FnOnce(&IndexWriter) -> Result<(), KeywordIndexError>,
     {
+        let Some(writer) = &self.writer else {
+            return Err(KeywordIndexError::ReadOnly {
+                path: self.dir.clone(),
+            });
+        };
         {
-            let mut writer = self.writer.lock();
+            let mut writer = writer.lock();
             let result = ops(&writer).and_then(|()| writer.commit().map(drop).map_err(Into::into));
             if let Err(e) = result {
                 if let Err(rollback) = writer.rollback() {

@@ -594,3 +594,47 @@ async fn title_and_section_weigh_less_than_body_but_still_count() -> TestResult 
     assert!(pos("Handbook") < pos("Misc"), "{order:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_read_only_handle_follows_another_writers_commits() -> TestResult {
+    let dir = TempDir::new()?;
+    // Opened before any writer exists, as a retriever process may be.
+    let reader = TantivyIndex::open_read_only(dir.path())?;
+    assert!(reader.search("leave", &acme(), 10).await?.is_empty());
+    let refused = reader
+        .upsert(vec![chunk(Spec {
+            text: "Annual leave is 25 days.",
+            ..Spec::default()
+        })])
+        .await;
+    assert!(
+        matches!(refused, Err(crate::KeywordIndexError::ReadOnly { .. })),
+        "{refused:?}"
+    );
+
+    let writer = TantivyIndex::open(dir.path())?;
+    assert!(
+        !Arc::ptr_eq(&reader, &writer),
+        "the reader took no writer lock"
+    );
+    writer
+        .upsert(vec![chunk(Spec {
+            text: "Annual leave is 25 days.",
+            ..Spec::default()
+        })])
+        .await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while reader.search("leave", &acme(), 10).await?.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reader never saw the commit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Within a process that has the writer, the writer's handle is shared.
+    assert!(Arc::ptr_eq(
+        &TantivyIndex::open_read_only(dir.path())?,
+        &writer
+    ));
+    Ok(())
+}

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 
 use rag_aws::AwsConfig;
 use tokio::sync::OnceCell;
@@ -45,6 +46,43 @@ impl S3ObjectStore {
                 Client::from_conf(config)
             })
             .await
+    }
+}
+
+impl S3ObjectStore {
+    /// Creates the bucket if it is missing and has it notify the queue `queue_arn` of every
+    /// object created or removed: what Terraform sets up in AWS, for an emulator or a
+    /// development account (`ragctl aws-setup`). Idempotent.
+    pub async fn create_bucket_notifying(&self, queue_arn: &str) -> Result<(), ObjectStoreError> {
+        let client = self.client().await;
+        if self.health().await.is_err() {
+            match client.create_bucket().bucket(&self.bucket).send().await {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error().is_some_and(|e| {
+                        e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+                    }) => {}
+                Err(e) => return Err(unavailable("CreateBucket", e)),
+            }
+        }
+        let queue = QueueConfiguration::builder()
+            .queue_arn(queue_arn)
+            .events(Event::S3ObjectCreated)
+            .events(Event::S3ObjectRemoved)
+            .build()
+            .map_err(|e| ObjectStoreError::Unavailable(e.to_string()))?;
+        client
+            .put_bucket_notification_configuration()
+            .bucket(&self.bucket)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .queue_configurations(queue)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable("PutBucketNotificationConfiguration", e))
     }
 }
 

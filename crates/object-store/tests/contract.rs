@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use rag_core::s3_event::{Notification, decode};
 use rag_object_store::{LocalObjectStore, ObjectStore, ObjectStoreError, S3ObjectStore};
 use rag_queue::{Queue, QueueOptions, SqliteQueue, SqsQueue};
@@ -161,24 +160,8 @@ async fn s3_notifications_reach_the_documents_queue_through_sqs() {
         QueueOptions::new(Duration::from_secs(30), 5),
         true,
     );
-    let arn = queue.arn().await.unwrap();
-    let queue_config = QueueConfiguration::builder()
-        .queue_arn(arn)
-        .events(Event::S3ObjectCreated)
-        .events(Event::S3ObjectRemoved)
-        .build()
-        .unwrap();
     store
-        .client()
-        .await
-        .put_bucket_notification_configuration()
-        .bucket(store.bucket())
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(queue_config)
-                .build(),
-        )
-        .send()
+        .create_bucket_notifying(&queue.arn().await.unwrap())
         .await
         .unwrap();
 
