@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the five services as five processes with the cluster backends, on one machine:
 # S3 and SQS on the local AWS emulator (moto), the vectors in the Qdrant stand-in process
-# (Qdrant cannot run here; rag-standins speaks its gRPC API), the cache in Redis, the local
-# embedding model. The BM25 index and the catalog stay on a data directory the processes
+# and the embeddings from the Bedrock (Titan V2) stand-in process (neither Qdrant nor Bedrock
+# can run here; rag-standins speaks their wire formats), the cache in Redis. The BM25 index and the catalog stay on a data directory the processes
 # share (the retriever opens the index read-only).
 #
 # Usage (inside scripts/with-redis.sh scripts/with-aws.sh, as the Makefile runs it):
@@ -17,7 +17,7 @@ mode="${1:-}"
 : "${RAG_TEST_AWS_ENDPOINT:?run inside scripts/with-aws.sh}"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${CARGO_TARGET_DIR:-$repo_root/target}/debug"
-for b in gateway router retriever embedder ingest-worker ragctl qdrant-standin; do
+for b in gateway router retriever embedder ingest-worker ragctl qdrant-standin bedrock-standin; do
     [[ -x "$bin/$b" ]] || { echo "cluster: $bin/$b is missing: run cargo build --workspace --all-targets" >&2; exit 1; }
 done
 
@@ -34,9 +34,9 @@ stop() {
 }
 trap stop EXIT
 
-read -r gateway router retriever embedder documents qdrant < <(python3 -c '
+read -r gateway router retriever embedder documents qdrant bedrock < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(7)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))')
 run="$(date +%s)-$$"
@@ -68,6 +68,11 @@ kind = "qdrant"
 url = "http://127.0.0.1:$qdrant"
 collection = "chunks-$run"
 
+[embedding]
+kind = "bedrock"
+dimensions = 256
+endpoint_url = "http://127.0.0.1:$bedrock"
+
 [cache.backend]
 kind = "redis"
 url = "${RAG_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
@@ -79,6 +84,11 @@ router_url = "http://127.0.0.1:$router"
 documents_url = "http://127.0.0.1:$documents"
 
 [router]
+# The answerer's thresholds are dense similarities calibrated for a model (the defaults for
+# all-MiniLM-L6-v2); the stand-in's word-hash vectors score lower than a real model's. With
+# Titan, calibrate them on an evaluation (ragctl eval).
+min_relevance = 0.05
+confident_relevance = 0.1
 listen = "127.0.0.1:$router"
 retriever_url = "http://127.0.0.1:$retriever"
 embedder_url = "http://127.0.0.1:$embedder"
@@ -97,6 +107,8 @@ export RAG_CONFIG="$config"
 
 started_ms=$(date +%s%3N)
 "$bin/qdrant-standin" "127.0.0.1:$qdrant" >"$run_dir/qdrant-standin.log" 2>&1 &
+pids+=($!)
+"$bin/bedrock-standin" "127.0.0.1:$bedrock" >"$run_dir/bedrock-standin.log" 2>&1 &
 pids+=($!)
 "$bin/ragctl" aws-setup
 for service in ingest-worker embedder retriever router gateway; do

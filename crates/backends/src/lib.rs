@@ -273,6 +273,7 @@ pub async fn embedding_model(settings: &Settings) -> Result<Arc<dyn EmbeddingMod
             dimensions,
             concurrency,
             max_attempts,
+            endpoint_url,
         } => BedrockTitan::new(
             aws(settings),
             TitanOptions {
@@ -280,6 +281,7 @@ pub async fn embedding_model(settings: &Settings) -> Result<Arc<dyn EmbeddingMod
                 dimensions: *dimensions,
                 concurrency: *concurrency,
                 max_attempts: *max_attempts,
+                endpoint_url: endpoint_url.clone(),
             },
         )
         .map(|m| Arc::new(m) as Arc<dyn EmbeddingModel>)

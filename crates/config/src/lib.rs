@@ -402,6 +402,10 @@ pub enum EmbeddingSettings {
         /// Attempts per request (throttling is retried with backoff).
         #[serde(default = "default_titan_max_attempts")]
         max_attempts: u32,
+        /// Another Bedrock endpoint than the region's (a VPC endpoint, or a stand-in in tests);
+        /// wins over `aws.endpoint_url` for Bedrock.
+        #[serde(default)]
+        endpoint_url: Option<String>,
     },
 }
 

@@ -107,9 +107,13 @@ impl Settings {
             dimensions,
             concurrency,
             max_attempts,
+            endpoint_url,
             ..
         } = &self.embedding
         {
+            if let Some(url) = endpoint_url {
+                check_url("embedding.endpoint_url", url)?;
+            }
             if ![256, 512, 1024].contains(dimensions) {
                 return Err(invalid(
                     "embedding.dimensions",

@@ -37,6 +37,8 @@ pub struct TitanOptions {
     pub concurrency: usize,
     /// Attempts per request, the first included (throttling is retried with backoff).
     pub max_attempts: u32,
+    /// Another endpoint than the AWS configuration's (a VPC endpoint, a stand-in).
+    pub endpoint_url: Option<String>,
 }
 
 impl Default for TitanOptions {
@@ -46,6 +48,7 @@ impl Default for TitanOptions {
             dimensions: 1024,
             concurrency: 8,
             max_attempts: 8,
+            endpoint_url: None,
         }
     }
 }
@@ -97,13 +100,15 @@ impl BedrockTitan {
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
-                let config =
+                let mut config =
                     aws_sdk_bedrockruntime::config::Builder::from(self.aws.sdk_config().await)
                         .retry_config(
                             RetryConfig::standard().with_max_attempts(self.options.max_attempts),
-                        )
-                        .build();
-                Client::from_conf(config)
+                        );
+                if let Some(url) = &self.options.endpoint_url {
+                    config = config.endpoint_url(url);
+                }
+                Client::from_conf(config.build())
             })
             .await
     }

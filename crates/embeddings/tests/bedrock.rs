@@ -25,11 +25,18 @@ fn titan(stand_in: &StandIn, options: TitanOptions) -> BedrockTitan {
 #[tokio::test]
 async fn embeds_in_order_through_the_wire_format() {
     let stand_in = StandIn::start().await.unwrap();
+    // Bedrock's own endpoint wins over the one of the AWS configuration (nothing listens on
+    // port 9), as a VPC endpoint would.
+    let elsewhere = AwsSettings {
+        endpoint_url: Some("http://127.0.0.1:9".into()),
+        ..settings(&stand_in)
+    };
     let options = TitanOptions {
         dimensions: 256,
+        endpoint_url: Some(stand_in.url()),
         ..TitanOptions::default()
     };
-    let model = titan(&stand_in, options);
+    let model = BedrockTitan::new(rag_aws::AwsConfig::new(&elsewhere), options).unwrap();
     assert_eq!(
         (model.model_id(), model.dimensions()),
         ("amazon.titan-embed-text-v2:0", 256)

@@ -10,7 +10,6 @@
 mod cluster_flow;
 mod support;
 
-
 use rag_config::{
     AwsSettings, CacheBackend, ObjectStoreSettings, QueueBackend, Settings, VectorStoreSettings,
 };

@@ -41,8 +41,13 @@ pub struct StandIn {
 }
 
 impl StandIn {
+    /// On an ephemeral loopback port.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await?)
+    }
+
+    /// On a listener the caller bound.
+    pub fn start_on(listener: TcpListener) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let counters = Arc::new(Counters::default());
         let app = axum::Router::new()
