@@ -37,8 +37,8 @@ lint:
 unit:
 	scripts/with-redis.sh scripts/with-aws.sh $(CARGO) test --workspace
 
-## The five services as five processes on the cluster backends (S3 and SQS on moto, the
-## Qdrant stand-in, Redis), until Ctrl-C; `cluster-test` runs the end-to-end test against them.
+## The five services as five processes on the cluster backends (S3 and SQS on moto, Qdrant
+## and Bedrock stand-ins, Redis), until Ctrl-C; `cluster-test` runs the end-to-end test on them.
 cluster-up: models
 	$(CARGO) build --workspace --all-targets
 	scripts/with-redis.sh scripts/with-aws.sh scripts/cluster.sh up
