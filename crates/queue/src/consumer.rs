@@ -83,13 +83,37 @@ pub async fn consume_batches<F, Fut>(
             .await
             .into_iter();
         let queue = queue.as_ref();
-        futures::future::join_all(received.iter().map(|delivery| {
-            let outcome = outcomes
+        let mut done = Vec::new();
+        let mut others = Vec::new();
+        for delivery in &received {
+            match outcomes
                 .next()
-                .unwrap_or_else(|| Outcome::Retry("the handler gave no outcome".into()));
-            settle(queue, delivery, outcome)
-        }))
-        .await;
+                .unwrap_or_else(|| Outcome::Retry("the handler gave no outcome".into()))
+            {
+                Outcome::Done => done.push(delivery),
+                outcome => others.push((delivery, outcome)),
+            }
+        }
+        let acked = ack_all(queue, &done);
+        let settled = futures::future::join_all(
+            others
+                .into_iter()
+                .map(|(delivery, outcome)| settle(queue, delivery, outcome)),
+        );
+        futures::join!(acked, settled);
+    }
+}
+
+/// Deletes the handled messages in one batch call (SQS DeleteMessageBatch).
+async fn ack_all(queue: &dyn Queue, done: &[&Delivery]) {
+    if done.is_empty() {
+        return;
+    }
+    let receipts: Vec<String> = done.iter().map(|d| d.receipt.clone()).collect();
+    for (delivery, result) in done.iter().zip(queue.ack_batch(&receipts).await) {
+        if let Err(e) = result {
+            tracing::warn!(queue = queue.name(), message_id = %delivery.message_id, error = %e, "could not delete a handled message; it will be redelivered");
+        }
     }
 }
 
@@ -261,6 +285,7 @@ mod tests {
             Arc::new(SqliteQueue::open(&dir.path().join("q.db"), "jobs", options).unwrap());
         queue.send(Message::new("long document")).await.unwrap();
         let stop = CancellationToken::new();
+        let started = Arc::new(AtomicU32::new(0));
         let handled = Arc::new(AtomicU32::new(0));
         let worker = tokio::spawn(consume(
             queue.clone(),
@@ -268,9 +293,10 @@ mod tests {
             Duration::from_millis(50),
             stop.clone(),
             {
-                let handled = handled.clone();
+                let (started, handled) = (started.clone(), handled.clone());
                 move |_d: Delivery| {
                     let handled = handled.clone();
+                    started.fetch_add(1, Ordering::SeqCst);
                     async move {
                         // Three visibility timeouts of work.
                         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -280,7 +306,14 @@ mod tests {
                 }
             },
         ));
-        // A second consumer never sees it meanwhile.
+        // Once the worker has it, a second consumer never sees it meanwhile.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while started.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
         let other = queue
             .receive(1, Duration::from_millis(2_800))
             .await

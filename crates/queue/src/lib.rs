@@ -180,6 +180,16 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     /// redelivered since) is [`QueueError::StaleReceipt`], which the caller can ignore.
     async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
 
+    /// Deletes received messages (SQS DeleteMessageBatch); one result per receipt, in order.
+    /// The default acks them one by one.
+    async fn ack_batch(&self, receipts: &[String]) -> Vec<Result<(), QueueError>> {
+        let mut results = Vec::with_capacity(receipts.len());
+        for receipt in receipts {
+            results.push(self.ack(receipt).await);
+        }
+        results
+    }
+
     /// Changes the visibility timeout of a received message, counted from now (0 = visible
     /// now, for a retry; longer = keep working on it).
     async fn extend_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError>;

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
-    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
-    SendMessageBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
+    QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -523,6 +523,67 @@ impl Queue for SqsQueue {
             .await
             .map(|_| ())
             .map_err(|e| receipt_error("DeleteMessage", e))
+    }
+
+    /// In calls of up to ten entries.
+    async fn ack_batch(&self, receipts: &[String]) -> Vec<Result<(), QueueError>> {
+        let resolved = match self.resolved().await {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                let reason = e.to_string();
+                return receipts
+                    .iter()
+                    .map(|_| Err(QueueError::Unavailable(reason.clone())))
+                    .collect();
+            }
+        };
+        let mut results = Vec::with_capacity(receipts.len());
+        for chunk in receipts.chunks(MAX_BATCH_ENTRIES) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>();
+            let sent = match entries {
+                Ok(entries) => resolved
+                    .client
+                    .delete_message_batch()
+                    .queue_url(&resolved.url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("DeleteMessageBatch", e).to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match sent {
+                Ok(output) => {
+                    let failed: HashMap<&str, &str> =
+                        output.failed().iter().map(|f| (f.id(), f.code())).collect();
+                    results.extend((0..chunk.len()).map(
+                        |i| match failed.get(i.to_string().as_str()) {
+                            None => Ok(()),
+                            Some(&("ReceiptHandleIsInvalid" | "InvalidParameterValue")) => {
+                                Err(QueueError::StaleReceipt)
+                            }
+                            Some(code) => Err(QueueError::Unavailable(format!(
+                                "SQS DeleteMessageBatch entry failed: {code}"
+                            ))),
+                        },
+                    ));
+                }
+                Err(reason) => results.extend(
+                    chunk
+                        .iter()
+                        .map(|_| Err(QueueError::Unavailable(reason.clone()))),
+                ),
+            }
+        }
+        results
     }
 
     async fn extend_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {

@@ -98,18 +98,25 @@ async fn batches_deliver_each_message_once(make: &Factory) {
     assert!(q.send_batch(Vec::new()).await.unwrap().is_empty());
     let mut bodies = BTreeSet::new();
     for _ in 0..20 {
-        for d in q.receive(10, Duration::from_secs(1)).await.unwrap() {
+        let got = q.receive(10, Duration::from_secs(1)).await.unwrap();
+        let receipts: Vec<String> = got.iter().map(|d| d.receipt.clone()).collect();
+        for d in got {
             assert!(
                 bodies.insert(String::from_utf8(d.body).unwrap()),
                 "delivered twice"
             );
-            q.ack(&d.receipt).await.unwrap();
         }
+        // Deleted in one batch call; every entry succeeds.
+        let acked = q.ack_batch(&receipts).await;
+        assert_eq!(acked.len(), receipts.len());
+        assert!(acked.iter().all(Result::is_ok), "{acked:?}");
         if bodies.len() == sent.len() {
             break;
         }
     }
     assert_eq!(bodies, sent.into_iter().collect());
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.visible, stats.in_flight), (0, 0), "all deleted");
 }
 
 async fn unacked_messages_come_back(make: &Factory) {
