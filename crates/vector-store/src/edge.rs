@@ -34,14 +34,11 @@ use qdrant_edge::{
 };
 use rag_core::{ChunkRecord, DocumentId, SearchFilter};
 
+use crate::point::{
+    FIELD_CHUNK_INDEX, FIELD_DOCUMENT_ID, FIELD_DOMAIN, FIELD_TENANT, FIELD_VERSION, check_point,
+    check_vector,
+};
 use crate::{VectorHit, VectorPoint, VectorStore, VectorStoreError};
-
-/// Payload fields (the `ChunkRecord` field names) used in filters.
-const FIELD_TENANT: &str = "tenant";
-const FIELD_DOMAIN: &str = "domain";
-const FIELD_DOCUMENT_ID: &str = "document_id";
-const FIELD_VERSION: &str = "version";
-const FIELD_CHUNK_INDEX: &str = "chunk_index";
 
 /// The payload indexes every shard gets.
 const PAYLOAD_INDEXES: [(&str, PayloadSchemaType); 4] = [
@@ -537,51 +534,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn check_vector(vector: &[f32], dimensions: usize) -> Result<(), VectorStoreError> {
-    if vector.len() != dimensions {
-        return Err(VectorStoreError::InvalidInput(format!(
-            "vector has {} dimensions, the store expects {dimensions}",
-            vector.len()
-        )));
-    }
-    if vector.iter().any(|x| !x.is_finite()) {
-        return Err(VectorStoreError::InvalidInput(
-            "vector has a non-finite component".into(),
-        ));
-    }
-    Ok(())
-}
-
 fn to_persisted(
     point: VectorPoint,
     dimensions: usize,
 ) -> Result<PointStructPersisted, VectorStoreError> {
-    let VectorPoint { vector, chunk } = point;
-    check_vector(&vector, dimensions)?;
-    if i64::try_from(chunk.version).is_err() {
-        return Err(VectorStoreError::InvalidInput(format!(
-            "chunk {} has version {}, beyond the largest storable version",
-            chunk.id, chunk.version
-        )));
-    }
-    let id = PointId::Uuid(chunk.id);
-    let payload = match serde_json::to_value(&chunk) {
-        Ok(serde_json::Value::Object(map)) => Payload(map),
-        Ok(_) => {
-            return Err(VectorStoreError::InvalidInput(
-                "chunk does not serialise to a JSON object".into(),
-            ));
-        }
-        Err(e) => {
-            return Err(VectorStoreError::InvalidInput(format!(
-                "chunk cannot be serialised: {e}"
-            )));
-        }
-    };
+    let point = check_point(point, dimensions)?;
     Ok(PointStructPersisted {
-        id,
-        vector: VectorStructPersisted::Single(vector),
-        payload: Some(payload),
+        id: PointId::Uuid(point.chunk.id),
+        vector: VectorStructPersisted::Single(point.vector),
+        payload: Some(Payload(point.payload)),
     })
 }
 

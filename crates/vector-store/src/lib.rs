@@ -13,6 +13,7 @@
 use rag_core::{ChunkRecord, DocumentId, SearchFilter, ServiceError};
 
 mod edge;
+mod point;
 mod qdrant;
 
 pub use edge::EdgeVectorStore;

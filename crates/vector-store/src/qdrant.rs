@@ -34,14 +34,11 @@ use rag_core::{ChunkRecord, DocumentId, SearchFilter};
 use tokio::sync::OnceCell;
 use tonic::Code;
 
+use crate::point::{
+    FIELD_CHUNK_INDEX, FIELD_DOCUMENT_ID, FIELD_DOMAIN, FIELD_TENANT, FIELD_VERSION, check_point,
+    check_vector,
+};
 use crate::{VectorHit, VectorPoint, VectorStore, VectorStoreError};
-
-/// Payload fields (the `ChunkRecord` field names) used in filters.
-const FIELD_TENANT: &str = "tenant";
-const FIELD_DOMAIN: &str = "domain";
-const FIELD_DOCUMENT_ID: &str = "document_id";
-const FIELD_VERSION: &str = "version";
-const FIELD_CHUNK_INDEX: &str = "chunk_index";
 
 /// The payload indexes the collection gets: the fields every filter uses.
 const PAYLOAD_INDEXES: [(&str, IndexKind); 4] = [
@@ -486,44 +483,13 @@ fn check_collection_name(name: &str) -> Result<(), VectorStoreError> {
     Ok(())
 }
 
-fn check_vector(vector: &[f32], dimensions: usize) -> Result<(), VectorStoreError> {
-    if vector.len() != dimensions {
-        return Err(VectorStoreError::InvalidInput(format!(
-            "vector has {} dimensions, the store expects {dimensions}",
-            vector.len()
-        )));
-    }
-    if vector.iter().any(|x| !x.is_finite()) {
-        return Err(VectorStoreError::InvalidInput(
-            "vector has a non-finite component".into(),
-        ));
-    }
-    Ok(())
-}
-
 fn to_point(point: VectorPoint, dimensions: usize) -> Result<PointStruct, VectorStoreError> {
-    let VectorPoint { vector, chunk } = point;
-    check_vector(&vector, dimensions)?;
-    if i64::try_from(chunk.version).is_err() {
-        return Err(VectorStoreError::InvalidInput(format!(
-            "chunk {} has version {}, beyond the largest storable version",
-            chunk.id, chunk.version
-        )));
-    }
-    let payload = match serde_json::to_value(&chunk) {
-        Ok(serde_json::Value::Object(map)) => Payload::from(map),
-        Ok(_) => {
-            return Err(VectorStoreError::InvalidInput(
-                "chunk does not serialise to a JSON object".into(),
-            ));
-        }
-        Err(e) => {
-            return Err(VectorStoreError::InvalidInput(format!(
-                "chunk cannot be serialised: {e}"
-            )));
-        }
-    };
-    Ok(PointStruct::new(chunk.id.to_string(), vector, payload))
+    let point = check_point(point, dimensions)?;
+    Ok(PointStruct::new(
+        point.chunk.id.to_string(),
+        point.vector,
+        Payload::from(point.payload),
+    ))
 }
 
 fn chunk_from_payload(
