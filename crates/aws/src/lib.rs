@@ -37,10 +37,6 @@ impl AwsConfig {
         }
     }
 
-    pub fn settings(&self) -> &AwsSettings {
-        &self.settings
-    }
-
     /// The SDK configuration, loaded on the first call. Credentials are resolved later, by
     /// the first request that needs them.
     pub async fn sdk_config(&self) -> &SdkConfig {

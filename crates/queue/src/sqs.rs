@@ -68,16 +68,6 @@ impl SqsQueue {
         }
     }
 
-    /// The dead-letter queue's name for `name` when this adapter creates it.
-    pub fn dead_letter_queue_name(name: &str) -> String {
-        format!("{name}-dlq")
-    }
-
-    /// The queue's URL (looked up or created on the first call).
-    pub async fn url(&self) -> Result<&str, QueueError> {
-        Ok(&self.resolved().await?.url)
-    }
-
     /// The queue's ARN, which S3 event notifications and IAM policies name.
     pub async fn arn(&self) -> Result<String, QueueError> {
         let resolved = self.resolved().await?;
@@ -131,7 +121,7 @@ impl SqsQueue {
     /// Creates the dead-letter queue, then the queue with a redrive policy to it; a queue
     /// that exists already (with whatever attributes) is used as it is.
     async fn create(&self, client: &Client) -> Result<String, QueueError> {
-        let dead_letter_name = Self::dead_letter_queue_name(&self.name);
+        let dead_letter_name = format!("{}-dlq", self.name);
         let dead_letter_url = create_queue(
             client,
             &dead_letter_name,
@@ -307,6 +297,8 @@ fn encode_body(body: &[u8]) -> (String, bool) {
 struct Outgoing {
     body: String,
     attributes: HashMap<String, MessageAttributeValue>,
+    /// As SQS counts it: the body, and the attributes' names, data type and values.
+    size: usize,
 }
 
 impl Outgoing {
@@ -317,7 +309,6 @@ impl Outgoing {
         if encoded {
             attributes.insert(BODY_ENCODING_ATTRIBUTE.to_owned(), "base64".to_owned());
         }
-        // SQS counts names, the data type and values.
         let size = body.len()
             + attributes
                 .iter()
@@ -340,16 +331,11 @@ impl Outgoing {
                     .map_err(|e| QueueError::InvalidOptions(e.to_string()))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { body, attributes })
-    }
-
-    fn size(&self) -> usize {
-        self.body.len()
-            + self
-                .attributes
-                .iter()
-                .map(|(k, v)| k.len() + "String".len() + v.string_value().map_or(0, str::len))
-                .sum::<usize>()
+        Ok(Self {
+            body,
+            attributes,
+            size,
+        })
     }
 }
 
@@ -459,12 +445,12 @@ impl Queue for SqsQueue {
             let mut bytes = 0;
             while let Some(next) = pending.peek() {
                 if entries.len() == MAX_BATCH_ENTRIES
-                    || (!entries.is_empty() && bytes + next.size() > MAX_MESSAGE_BYTES)
+                    || (!entries.is_empty() && bytes + next.size > MAX_MESSAGE_BYTES)
                 {
                     break;
                 }
                 let Some(message) = pending.next() else { break };
-                bytes += message.size();
+                bytes += message.size;
                 let entry = SendMessageBatchRequestEntry::builder()
                     .id(entries.len().to_string())
                     .message_body(message.body)
