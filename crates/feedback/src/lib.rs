@@ -1,0 +1,1 @@
+//! Answer records and user feedback, and the routing report built from them.

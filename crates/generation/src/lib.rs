@@ -1,0 +1,1 @@
+//! Answer generation providers behind one streaming trait.

@@ -1,0 +1,1 @@
+//! Guardrails on the query path: PII masking, topic boundaries, prompt-injection screening.
