@@ -5,6 +5,11 @@
 //! router puts the epoch into its cache keys, so an answer made before a change can never be
 //! served after it. The embedded default is in-process ([`MemoryCache`]); the cluster one is
 //! Redis ([`RedisCache`]). Must not know what an answer is.
+//!
+//! The semantic layer remembers, per scope, the embedding of each cached question, and finds
+//! the stored questions whose exact cosine with a new one reaches a threshold
+//! ([`semantic`]). The caller puts everything that must match (tenant, domain, epoch, …) into
+//! the scope, so a hit can never cross them.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -14,8 +19,10 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 mod redis;
+pub mod semantic;
 
 pub use redis::{RedisCache, RedisOptions};
+pub use semantic::SemanticHit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -34,9 +41,30 @@ pub trait Cache: Send + Sync + std::fmt::Debug {
     async fn epoch(&self, scope: &str) -> Result<u64, CacheError>;
     /// Increments the epoch of `scope` and returns the new value.
     async fn bump_epoch(&self, scope: &str) -> Result<u64, CacheError>;
+    /// Remembers that the value under `key` answers the question embedded as `vector`, in
+    /// `scope`, for `ttl`.
+    async fn remember_question(
+        &self,
+        scope: &str,
+        vector: &[f32],
+        key: &str,
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
+    /// The keys of `scope`'s remembered questions whose exact cosine with `vector` is at
+    /// least `min_cosine`, best first, at most `limit`. Their values may have expired or
+    /// been deleted since: read them with [`Cache::get`].
+    async fn similar_questions(
+        &self,
+        scope: &str,
+        vector: &[f32],
+        min_cosine: f32,
+        limit: usize,
+    ) -> Result<Vec<SemanticHit>, CacheError>;
 }
 
-/// In-process cache with a bounded number of entries (oldest insertions evicted first).
+/// In-process cache with a bounded number of entries (oldest insertions evicted first), and
+/// as many remembered questions. Similar questions are found by an exact scan of the scope,
+/// which at the default bound (10 000 questions of 384 floats) takes about a millisecond.
 #[derive(Debug)]
 pub struct MemoryCache {
     max_entries: usize,
@@ -48,6 +76,16 @@ struct State {
     entries: HashMap<String, (Vec<u8>, Instant)>,
     order: VecDeque<String>,
     epochs: HashMap<String, u64>,
+    questions: HashMap<String, Vec<Question>>,
+    /// Scopes of remembered questions, oldest first (one per question).
+    question_order: VecDeque<String>,
+}
+
+#[derive(Debug)]
+struct Question {
+    key: String,
+    vector: Vec<f32>,
+    expires: Instant,
 }
 
 type Registry = Mutex<HashMap<PathBuf, Weak<MemoryCache>>>;
@@ -139,6 +177,68 @@ impl Cache for MemoryCache {
         *epoch += 1;
         Ok(*epoch)
     }
+
+    async fn remember_question(
+        &self,
+        scope: &str,
+        vector: &[f32],
+        key: &str,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        let State {
+            questions,
+            question_order,
+            ..
+        } = &mut *state;
+        let scoped = questions.entry(scope.to_owned()).or_default();
+        scoped.retain(|q| q.expires > now && q.key != key);
+        scoped.push(Question {
+            key: key.to_owned(),
+            vector: vector.to_vec(),
+            expires: now + ttl,
+        });
+        question_order.push_back(scope.to_owned());
+        // Over the bound: drop the oldest question of the scope that was filled longest ago.
+        while question_order.len() > self.max_entries {
+            let Some(oldest) = question_order.pop_front() else {
+                break;
+            };
+            if let Some(scoped) = questions.get_mut(&oldest) {
+                if !scoped.is_empty() {
+                    scoped.remove(0);
+                }
+                if scoped.is_empty() {
+                    questions.remove(&oldest);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn similar_questions(
+        &self,
+        scope: &str,
+        vector: &[f32],
+        min_cosine: f32,
+        limit: usize,
+    ) -> Result<Vec<SemanticHit>, CacheError> {
+        let now = Instant::now();
+        let state = self.state.lock();
+        let Some(scoped) = state.questions.get(scope) else {
+            return Ok(Vec::new());
+        };
+        Ok(semantic::best_hits(
+            vector,
+            scoped
+                .iter()
+                .filter(|q| q.expires > now)
+                .map(|q| (q.key.as_str(), q.vector.as_slice())),
+            min_cosine,
+            limit,
+        ))
+    }
 }
 
 /// What every implementation must do; run against each of them.
@@ -164,6 +264,86 @@ mod contract {
         assert_eq!(cache.get("a").await.unwrap(), None);
     }
 
+    /// Similar questions: above the threshold only, best first, never from another scope,
+    /// gone when expired.
+    pub async fn similar_questions(cache: &dyn Cache) {
+        let ttl = Duration::from_secs(60);
+        let asked = [0.6f32, 0.8, 0.0];
+        let close = [0.62f32, 0.78, 0.05]; // cosine ≈ 0.998
+        let closer = [0.6f32, 0.8, 0.01]; // cosine ≈ 0.99995
+        let far = [0.0f32, 0.6, 0.8]; // cosine 0.48
+        cache
+            .remember_question("t/hr/1", &close, "close", ttl)
+            .await
+            .unwrap();
+        cache
+            .remember_question("t/hr/1", &closer, "closer", ttl)
+            .await
+            .unwrap();
+        cache
+            .remember_question("t/hr/1", &far, "far", ttl)
+            .await
+            .unwrap();
+        cache
+            .remember_question("t/legal/1", &asked, "legal", ttl)
+            .await
+            .unwrap();
+        cache
+            .remember_question("u/hr/1", &asked, "tenant-u", ttl)
+            .await
+            .unwrap();
+        cache
+            .remember_question("t/hr/2", &asked, "epoch-2", ttl)
+            .await
+            .unwrap();
+
+        let hits = cache
+            .similar_questions("t/hr/1", &asked, 0.95, 5)
+            .await
+            .unwrap();
+        let keys: Vec<&str> = hits.iter().map(|h| h.key.as_str()).collect();
+        assert_eq!(keys, ["closer", "close"]);
+        assert!(hits.iter().all(|h| h.cosine >= 0.95));
+        assert!(hits[0].cosine > hits[1].cosine);
+        assert_eq!(
+            cache
+                .similar_questions("t/hr/1", &asked, 0.99999, 5)
+                .await
+                .unwrap()
+                .len(),
+            0,
+            "nothing at or above a threshold no stored question reaches"
+        );
+        assert_eq!(
+            cache
+                .similar_questions("t/hr/1", &asked, 0.95, 1)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            cache
+                .similar_questions("t/none/1", &asked, 0.5, 5)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        cache
+            .remember_question("t/hr/3", &asked, "short", Duration::from_millis(50))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(
+            cache
+                .similar_questions("t/hr/3", &asked, 0.5, 5)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
     pub async fn epochs_count_per_scope(cache: &dyn Cache) {
         assert_eq!(cache.epoch("t/hr").await.unwrap(), 0);
         assert_eq!(cache.bump_epoch("t/hr").await.unwrap(), 1);
@@ -185,6 +365,30 @@ mod tests {
     #[tokio::test]
     async fn epochs_count_per_scope() {
         contract::epochs_count_per_scope(&MemoryCache::new(3)).await;
+    }
+
+    #[tokio::test]
+    async fn similar_questions() {
+        contract::similar_questions(&MemoryCache::new(100)).await;
+    }
+
+    #[tokio::test]
+    async fn remembered_questions_are_bounded() {
+        let cache = MemoryCache::new(3);
+        for i in 0..10u8 {
+            let v = [1.0, f32::from(i) / 100.0];
+            cache
+                .remember_question("s", &v, &format!("k{i}"), Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        let hits = cache
+            .similar_questions("s", &[1.0, 0.0], 0.0, 100)
+            .await
+            .unwrap();
+        let mut keys: Vec<String> = hits.into_iter().map(|h| h.key).collect();
+        keys.sort();
+        assert_eq!(keys, ["k7", "k8", "k9"]);
     }
 
     #[tokio::test]
@@ -258,6 +462,39 @@ mod redis_tests {
     #[tokio::test]
     async fn epochs_count_per_scope() {
         contract::epochs_count_per_scope(redis("epochs").await.as_ref()).await;
+    }
+
+    #[tokio::test]
+    async fn similar_questions() {
+        contract::similar_questions(redis("similar").await.as_ref()).await;
+    }
+
+    /// Questions of realistic size found across processes (LSH buckets in Redis).
+    #[tokio::test]
+    async fn similar_questions_of_384_dimensions_across_processes() {
+        let options = options("similar384");
+        let one = RedisCache::connect(&options).unwrap();
+        let two = RedisCache::connect(&options).unwrap();
+        let asked: Vec<f32> = (0..384).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
+        let paraphrase: Vec<f32> = asked
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x + if i % 50 == 0 { 0.5 } else { 0.0 })
+            .collect();
+        let other: Vec<f32> = (0..384).map(|i| ((i * 5 % 11) as f32) - 5.0).collect();
+        one.remember_question("t/hr/0", &paraphrase, "para", Duration::from_secs(60))
+            .await
+            .unwrap();
+        one.remember_question("t/hr/0", &other, "other", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let hits = two
+            .similar_questions("t/hr/0", &asked, 0.95, 5)
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].key, "para");
+        assert!(hits[0].cosine > 0.99);
     }
 
     #[tokio::test]

@@ -1,11 +1,22 @@
 //! The cluster backend: Redis 7, ElastiCache or Valkey through `fred`, with plain string
-//! commands only (`GET`, `SET … PX`, `DEL`, `INCR`), so no module or server extension is
-//! assumed.
+//! and list commands only (`GET`, `SET … PX`, `DEL`, `INCR`, `LPUSH`, `LTRIM`, `LRANGE`,
+//! `PEXPIRE`), so no module or server extension (no RediSearch) is assumed.
 //!
 //! Keys: `<prefix>answer:<key>` for values (each with its own expiry) and
 //! `<prefix>epoch:<scope>` for epochs (no expiry: an epoch that vanished would restart at 0
 //! and could make an old key current again). Redis's `maxmemory-policy volatile-lru` bounds the
-//! size, evicting only expiring keys, i.e. answers, never epochs.
+//! size, evicting only expiring keys, i.e. answers and question buckets, never epochs.
+//!
+//! Similar questions: `<prefix>sem1:<scope>:<table>:<bucket>` is a list of the questions
+//! (answer key + vector) that hash to that bucket of that table ([`crate::semantic`]),
+//! newest first, trimmed to [`BUCKET_CAPACITY`], expiring [`Cache::remember_question`]'s ttl
+//! after its last insertion. Remembering is one pipelined round trip (`LPUSH`, `LTRIM`,
+//! `PEXPIRE` per table); a lookup is one pipelined round trip of [`TABLES`] `LRANGE`s and
+//! an exact cosine over at most `TABLES × BUCKET_CAPACITY` candidates. So a lookup costs the
+//! same whatever the number of cached questions (≤ 192 vectors read, ~300 KB at 384
+//! dimensions in the worst case, far fewer in practice); a bucket of a crowded region keeps
+//! only its newest questions, which lowers recall there, never precision. Scopes name the
+//! epoch, so a document change leaves the old buckets to expire unread.
 //!
 //! One pool per process and URL ([`RedisCache::shared`]). It connects in the background and
 //! keeps reconnecting. A command that fails (or times out) opens a breaker: for the next
@@ -19,11 +30,15 @@ use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, Instant};
 
 use fred::prelude::{
-    Builder, ClientLike, Config, Expiration, KeysInterface, Pool, ReconnectPolicy,
+    Builder, ClientLike, Config, Expiration, KeysInterface, ListInterface, Pool, ReconnectPolicy,
 };
 use parking_lot::Mutex;
 
+use crate::semantic::{self, SemanticHit, TABLES};
 use crate::{Cache, CacheError};
+
+/// Questions kept per bucket (newest first).
+pub const BUCKET_CAPACITY: i64 = 32;
 
 /// Where and how to reach Redis.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -139,6 +154,15 @@ impl RedisCache {
     fn epoch_key(&self, scope: &str) -> String {
         format!("{}epoch:{scope}", self.prefix)
     }
+
+    /// The bucket of each table that `vector` falls into.
+    fn bucket_keys(&self, scope: &str, vector: &[f32]) -> Vec<String> {
+        semantic::signatures(vector)
+            .iter()
+            .enumerate()
+            .map(|(table, bucket)| format!("{}sem1:{scope}:{table}:{bucket:02x}", self.prefix))
+            .collect()
+    }
 }
 
 impl Drop for RedisCache {
@@ -187,5 +211,62 @@ impl Cache for RedisCache {
 
     async fn bump_epoch(&self, scope: &str) -> Result<u64, CacheError> {
         self.guarded(self.pool.incr(self.epoch_key(scope))).await
+    }
+
+    async fn remember_question(
+        &self,
+        scope: &str,
+        vector: &[f32],
+        key: &str,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        if millis == 0 {
+            return Ok(());
+        }
+        let entry = semantic::encode_entry(key, vector)
+            .ok_or_else(|| CacheError::Invalid("cache key longer than 64 KiB".into()))?;
+        let pipeline = self.pool.next().pipeline();
+        let queue = async {
+            for bucket in self.bucket_keys(scope, vector) {
+                pipeline
+                    .lpush::<(), _, _>(&bucket, entry.as_slice())
+                    .await?;
+                pipeline
+                    .ltrim::<(), _>(&bucket, 0, BUCKET_CAPACITY - 1)
+                    .await?;
+                pipeline.pexpire::<(), _>(&bucket, millis, None).await?;
+            }
+            pipeline.all::<()>().await
+        };
+        self.guarded(queue).await
+    }
+
+    async fn similar_questions(
+        &self,
+        scope: &str,
+        vector: &[f32],
+        min_cosine: f32,
+        limit: usize,
+    ) -> Result<Vec<SemanticHit>, CacheError> {
+        let pipeline = self.pool.next().pipeline();
+        let fetch = async {
+            for bucket in self.bucket_keys(scope, vector) {
+                pipeline.lrange::<(), _>(&bucket, 0, -1).await?;
+            }
+            pipeline.all::<Vec<Vec<Vec<u8>>>>().await
+        };
+        let buckets = self.guarded(fetch).await?;
+        let entries: Vec<(String, Vec<f32>)> = buckets
+            .iter()
+            .flatten()
+            .filter_map(|bytes| semantic::decode_entry(bytes))
+            .collect();
+        Ok(semantic::best_hits(
+            vector,
+            entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+            min_cosine,
+            limit,
+        ))
     }
 }
