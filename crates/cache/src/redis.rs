@@ -11,7 +11,7 @@
 //! (answer key + vector) that hash to that bucket of that table ([`crate::semantic`]),
 //! newest first, trimmed to [`BUCKET_CAPACITY`], expiring [`Cache::remember_question`]'s ttl
 //! after its last insertion. Remembering is one pipelined round trip (`LPUSH`, `LTRIM`,
-//! `PEXPIRE` per table); a lookup is one pipelined round trip of [`TABLES`] `LRANGE`s and
+//! `PEXPIRE` per table); a lookup is one pipelined round trip of [`semantic::TABLES`] `LRANGE`s and
 //! an exact cosine over at most `TABLES × BUCKET_CAPACITY` candidates. So a lookup costs the
 //! same whatever the number of cached questions (≤ 192 vectors read, ~300 KB at 384
 //! dimensions in the worst case, far fewer in practice); a bucket of a crowded region keeps
@@ -34,7 +34,7 @@ use fred::prelude::{
 };
 use parking_lot::Mutex;
 
-use crate::semantic::{self, SemanticHit, TABLES};
+use crate::semantic::{self, SemanticHit};
 use crate::{Cache, CacheError};
 
 /// Questions kept per bucket (newest first).
