@@ -59,6 +59,12 @@ pub struct Settings {
     pub retriever: RetrieverSettings,
     pub embedder: EmbedderSettings,
     pub ingest: IngestSettings,
+    pub generation: GenerationSettings,
+    pub prompts: PromptSettings,
+    pub guardrails: GuardrailSettings,
+    pub feedback: FeedbackSettings,
+    /// Dollars per million tokens, by model id (a configured table replaces the defaults).
+    pub pricing: BTreeMap<String, ModelPrice>,
     pub domains: Vec<DomainSettings>,
 }
 
@@ -81,6 +87,11 @@ impl Default for Settings {
             retriever: RetrieverSettings::default(),
             embedder: EmbedderSettings::default(),
             ingest: IngestSettings::default(),
+            generation: GenerationSettings::default(),
+            prompts: PromptSettings::default(),
+            guardrails: GuardrailSettings::default(),
+            feedback: FeedbackSettings::default(),
+            pricing: default_pricing(),
             domains: vec![
                 // Mostly factual look-ups: only a clearly complex question leaves the light tier.
                 DomainSettings::new(
@@ -335,6 +346,9 @@ pub struct CacheSettings {
     pub enabled: bool,
     pub ttl_secs: u64,
     pub max_entries: usize,
+    /// Serve the answer of an earlier question whose embedding has at least this cosine
+    /// with the new one (domains may set their own); 1.0 or more turns the semantic layer off.
+    pub semantic_threshold: f32,
 }
 
 impl Default for CacheSettings {
@@ -344,6 +358,7 @@ impl Default for CacheSettings {
             enabled: true,
             ttl_secs: 3_600,
             max_entries: 10_000,
+            semantic_threshold: 0.95,
         }
     }
 }
@@ -679,6 +694,200 @@ impl Default for IngestSettings {
     }
 }
 
+/// How answers are written, per tier (`[generation.light]`, `[generation.strong]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerationSettings {
+    pub light: GeneratorSettings,
+    pub strong: GeneratorSettings,
+    /// When the strong tier's model is unavailable before its first token, answer with the
+    /// light tier's.
+    pub fallback_to_light: bool,
+    pub max_output_tokens: u32,
+    pub temperature: f32,
+    /// Retrieved passages put into a model's prompt, at most.
+    pub max_context_passages: usize,
+}
+
+impl Default for GenerationSettings {
+    fn default() -> Self {
+        Self {
+            light: GeneratorSettings::Extractive,
+            strong: GeneratorSettings::Extractive,
+            fallback_to_light: true,
+            max_output_tokens: 512,
+            temperature: 0.2,
+            max_context_passages: 6,
+        }
+    }
+}
+
+/// One tier's answer writer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GeneratorSettings {
+    /// Offline, no model: the best-supported sentences of the retrieved chunks, cited.
+    #[default]
+    Extractive,
+    /// Amazon Bedrock, Converse / ConverseStream (in the `aws` region).
+    Bedrock {
+        /// E.g. `amazon.nova-lite-v1:0` (light) or `amazon.nova-pro-v1:0` (strong).
+        model_id: String,
+        #[serde(default = "default_true")]
+        streaming: bool,
+        #[serde(default = "default_generation_attempts")]
+        max_attempts: u32,
+        #[serde(default = "default_generation_timeout_ms")]
+        timeout_ms: u64,
+        /// Another Bedrock endpoint than the region's (a VPC endpoint, or a stand-in).
+        #[serde(default)]
+        endpoint_url: Option<String>,
+    },
+    /// An OpenAI-compatible chat-completions server (Ollama, vLLM, llama.cpp server).
+    Openai {
+        /// E.g. `http://127.0.0.1:11434/v1`.
+        base_url: String,
+        model: String,
+        /// The environment variable holding the API key, if the server wants one.
+        #[serde(default)]
+        api_key_env: Option<String>,
+        #[serde(default = "default_generation_attempts")]
+        max_attempts: u32,
+        #[serde(default = "default_generation_timeout_ms")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_generation_attempts() -> u32 {
+    4
+}
+
+fn default_generation_timeout_ms() -> u64 {
+    30_000
+}
+
+/// Versioned prompt files: `<dir>/<name>/<version>.toml`. Unset `dir`: the prompts built into
+/// the binary (the repository's `prompts/`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromptSettings {
+    pub dir: Option<PathBuf>,
+    pub name: String,
+    /// The versions in use and their share of requests (an A/B split by request id).
+    pub versions: Vec<PromptVariant>,
+}
+
+impl Default for PromptSettings {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            name: "answer".into(),
+            versions: vec![PromptVariant {
+                version: "v1".into(),
+                weight: 100,
+            }],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptVariant {
+    pub version: String,
+    pub weight: u32,
+}
+
+/// Input and output guardrails (`[guardrails]`; domains add their own denied topics).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardrailSettings {
+    /// Mask e-mail addresses, phone numbers, SSNs, card numbers and IBANs in answers and logs.
+    pub mask_pii: bool,
+    /// Remove instruction-like sentences from retrieved chunks before a model reads them.
+    pub screen_injections: bool,
+    /// Topics refused in every domain.
+    pub denied_topics: Vec<DeniedTopicSettings>,
+}
+
+impl Default for GuardrailSettings {
+    fn default() -> Self {
+        Self {
+            mask_pii: true,
+            screen_injections: true,
+            denied_topics: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeniedTopicSettings {
+    pub name: String,
+    /// Words or phrases that put a question in the topic (whole words, any case).
+    pub phrases: Vec<String>,
+}
+
+/// Where answer records and user feedback live.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FeedbackSettings {
+    /// A SQLite file below `data_dir`.
+    Sqlite { path: PathBuf },
+    /// PostgreSQL: `postgres://user[:password]@host:port/db`.
+    Postgres { url: String },
+}
+
+impl Default for FeedbackSettings {
+    fn default() -> Self {
+        Self::Sqlite {
+            path: "feedback.sqlite3".into(),
+        }
+    }
+}
+
+/// Dollars per million tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    pub input_per_million: f64,
+    #[serde(default)]
+    pub output_per_million: f64,
+}
+
+fn default_pricing() -> BTreeMap<String, ModelPrice> {
+    [
+        ("amazon.nova-lite-v1:0", 0.06, 0.24),
+        ("amazon.nova-pro-v1:0", 0.80, 3.20),
+        ("amazon.titan-embed-text-v2:0", 0.02, 0.0),
+    ]
+    .into_iter()
+    .map(|(model, input, output)| {
+        (
+            model.to_owned(),
+            ModelPrice {
+                input_per_million: input,
+                output_per_million: output,
+            },
+        )
+    })
+    .collect()
+}
+
+impl Settings {
+    /// The cost in dollars of `input` and `output` tokens of `model` (0 for a model without
+    /// a price, such as the offline ones).
+    pub fn cost_usd(&self, model: &str, input: u32, output: u32) -> f64 {
+        self.pricing.get(model).map_or(0.0, |p| {
+            (f64::from(input) * p.input_per_million + f64::from(output) * p.output_per_million)
+                / 1_000_000.0
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
@@ -712,6 +921,12 @@ pub struct DomainSettings {
     /// Technical terms of this domain, besides `router.routing.technical_terms`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub technical_terms: Vec<String>,
+    /// This domain's `cache.semantic_threshold`; unset: the cache's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic_threshold: Option<f32>,
+    /// Topics refused in this domain, besides `guardrails.denied_topics`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied_topics: Vec<DeniedTopicSettings>,
 }
 
 fn default_tier() -> Tier {
@@ -727,6 +942,8 @@ impl DomainSettings {
             strong_threshold: None,
             short_question_words: None,
             technical_terms: Vec::new(),
+            semantic_threshold: None,
+            denied_topics: Vec::new(),
         }
     }
 

@@ -190,3 +190,78 @@ fn emulator_credentials_need_a_loopback_endpoint() {
         .to_string();
     assert!(err.contains("aws.credentials"), "{err}");
 }
+
+#[test]
+fn generation_prompts_guardrails_and_feedback_from_a_file() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        r#"
+[generation.light]
+kind = "bedrock"
+model_id = "amazon.nova-lite-v1:0"
+[generation.strong]
+kind = "openai"
+base_url = "http://127.0.0.1:11434/v1"
+model = "llama3"
+[prompts]
+name = "answer"
+versions = [{{ version = "v1", weight = 50 }}, {{ version = "v2", weight = 50 }}]
+[guardrails]
+denied_topics = [{{ name = "medical advice", phrases = ["diagnosis", "prescription"] }}]
+[feedback]
+kind = "postgres"
+url = "postgres://rag@db:5432/rag"
+[[domains]]
+name = "hr"
+semantic_threshold = 0.9
+denied_topics = [{{ name = "salaries of colleagues", phrases = ["salary of"] }}]
+"#
+    )
+    .unwrap();
+    let s = Settings::load(Some(file.path()), &env(&[])).unwrap();
+    assert!(
+        matches!(s.generation.light, GeneratorSettings::Bedrock { ref model_id, streaming: true, .. } if model_id == "amazon.nova-lite-v1:0")
+    );
+    assert!(
+        matches!(s.generation.strong, GeneratorSettings::Openai { ref model, .. } if model == "llama3")
+    );
+    assert_eq!(s.prompts.versions.len(), 2);
+    assert_eq!(s.guardrails.denied_topics[0].phrases.len(), 2);
+    assert_eq!(s.domain("hr").unwrap().semantic_threshold, Some(0.9));
+    assert!(matches!(s.feedback, FeedbackSettings::Postgres { .. }));
+}
+
+#[test]
+fn bad_generation_settings_name_the_key() {
+    for (key, value, named) in [
+        (
+            "RAG__CACHE__SEMANTIC_THRESHOLD",
+            "0.2",
+            "cache.semantic_threshold",
+        ),
+        (
+            "RAG__GENERATION__TEMPERATURE",
+            "3",
+            "generation.temperature",
+        ),
+        (
+            "RAG__GENERATION__MAX_CONTEXT_PASSAGES",
+            "0",
+            "generation.max_context_passages",
+        ),
+        ("RAG__PROMPTS__NAME", "no/slash", "prompts.name"),
+    ] {
+        let e = Settings::load(None, &env(&[(key, value)])).unwrap_err();
+        assert!(e.to_string().contains(named), "{key}: {e}");
+    }
+}
+
+#[test]
+fn cost_follows_the_price_table() {
+    let s = Settings::default();
+    // Nova Lite: $0.06 in, $0.24 out per million tokens.
+    let cost = s.cost_usd("amazon.nova-lite-v1:0", 1_000_000, 500_000);
+    assert!((cost - 0.18).abs() < 1e-9, "{cost}");
+    assert_eq!(s.cost_usd("extractive-v1", 1_000, 1_000), 0.0);
+}

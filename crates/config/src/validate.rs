@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::{AwsCredentials, CacheBackend, EmbeddingSettings, Settings, Tier, VectorStoreSettings};
+use crate::{
+    AwsCredentials, CacheBackend, DeniedTopicSettings, EmbeddingSettings, FeedbackSettings,
+    GeneratorSettings, Settings, Tier, VectorStoreSettings,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -253,6 +256,115 @@ impl Settings {
             }
             check_terms("domains.technical_terms", &domain.technical_terms)
                 .map_err(|e| with_domain(e, &domain.name))?;
+            if let Some(t) = domain.semantic_threshold {
+                check_semantic_threshold("domains.semantic_threshold", t)
+                    .map_err(|e| with_domain(e, &domain.name))?;
+            }
+            check_topics("domains.denied_topics", &domain.denied_topics)
+                .map_err(|e| with_domain(e, &domain.name))?;
+        }
+        check_semantic_threshold("cache.semantic_threshold", self.cache.semantic_threshold)?;
+        check_topics("guardrails.denied_topics", &self.guardrails.denied_topics)?;
+        self.validate_generation()
+    }
+
+    fn validate_generation(&self) -> Result<(), ConfigError> {
+        let generation = &self.generation;
+        for (key, tier) in [
+            ("generation.light", &generation.light),
+            ("generation.strong", &generation.strong),
+        ] {
+            match tier {
+                GeneratorSettings::Extractive => {}
+                GeneratorSettings::Bedrock {
+                    model_id,
+                    max_attempts,
+                    timeout_ms,
+                    endpoint_url,
+                    ..
+                } => {
+                    if model_id.trim().is_empty() {
+                        return Err(invalid(key, "model_id must not be empty"));
+                    }
+                    if let Some(url) = endpoint_url {
+                        check_url(key, url)?;
+                    }
+                    check_attempts(key, *max_attempts, *timeout_ms)?;
+                }
+                GeneratorSettings::Openai {
+                    base_url,
+                    model,
+                    max_attempts,
+                    timeout_ms,
+                    ..
+                } => {
+                    check_url(key, base_url)?;
+                    if model.trim().is_empty() {
+                        return Err(invalid(key, "model must not be empty"));
+                    }
+                    check_attempts(key, *max_attempts, *timeout_ms)?;
+                }
+            }
+        }
+        if !(1..=32_768).contains(&generation.max_output_tokens) {
+            return Err(invalid(
+                "generation.max_output_tokens",
+                "must be 1 to 32768",
+            ));
+        }
+        if !(0.0..=2.0).contains(&generation.temperature) {
+            return Err(invalid("generation.temperature", "must be in [0, 2]"));
+        }
+        if !(1..=50).contains(&generation.max_context_passages) {
+            return Err(invalid(
+                "generation.max_context_passages",
+                "must be 1 to 50",
+            ));
+        }
+        let prompts = &self.prompts;
+        if !is_name(&prompts.name) {
+            return Err(invalid(
+                "prompts.name",
+                "must be a name of a-z, 0-9, '-', '_'",
+            ));
+        }
+        if prompts.versions.iter().all(|v| v.weight == 0) {
+            return Err(invalid(
+                "prompts.versions",
+                "at least one version with a positive weight is required",
+            ));
+        }
+        for (i, variant) in prompts.versions.iter().enumerate() {
+            if !is_name(&variant.version)
+                || prompts.versions[..i]
+                    .iter()
+                    .any(|v| v.version == variant.version)
+            {
+                return Err(invalid(
+                    "prompts.versions",
+                    format!("{:?} must be a distinct name like \"v2\"", variant.version),
+                ));
+            }
+        }
+        for (model, price) in &self.pricing {
+            if !(price.input_per_million.is_finite()
+                && price.input_per_million >= 0.0
+                && price.output_per_million.is_finite()
+                && price.output_per_million >= 0.0)
+            {
+                return Err(invalid(
+                    "pricing",
+                    format!("{model:?}: prices must be non-negative numbers"),
+                ));
+            }
+        }
+        if let FeedbackSettings::Postgres { url } = &self.feedback {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(invalid(
+                    "feedback.url",
+                    "must start with postgres:// or postgresql://",
+                ));
+            }
         }
         Ok(())
     }
@@ -283,6 +395,37 @@ impl Settings {
         }
         check_terms("router.routing.technical_terms", &routing.technical_terms)
     }
+}
+
+fn check_semantic_threshold(key: &'static str, threshold: f32) -> Result<(), ConfigError> {
+    if threshold.is_finite() && threshold > 0.5 {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            "must be above 0.5 (a cosine; 1.0 or more turns the semantic cache off)",
+        ))
+    }
+}
+
+fn check_attempts(key: &'static str, attempts: u32, timeout_ms: u64) -> Result<(), ConfigError> {
+    if !(1..=20).contains(&attempts) {
+        return Err(invalid(key, "max_attempts must be 1 to 20"));
+    }
+    if !(100..=600_000).contains(&timeout_ms) {
+        return Err(invalid(key, "timeout_ms must be 100 to 600000"));
+    }
+    Ok(())
+}
+
+fn check_topics(key: &'static str, topics: &[DeniedTopicSettings]) -> Result<(), ConfigError> {
+    for topic in topics {
+        if topic.name.trim().is_empty() || topic.phrases.is_empty() {
+            return Err(invalid(key, "a topic needs a name and at least one phrase"));
+        }
+        check_terms(key, &topic.phrases)?;
+    }
+    Ok(())
 }
 
 /// Technical terms are non-empty words or phrases of at most 8 words.
