@@ -12,13 +12,15 @@ use rag_aws::AwsConfig;
 use rag_cache::{Cache, MemoryCache, RedisCache, RedisOptions};
 use rag_catalog::{Catalog, SqliteCatalog};
 use rag_config::{
-    CacheBackend, CatalogSettings, EmbeddingSettings, ObjectStoreSettings, QueueBackend, Settings,
-    VectorStoreSettings,
+    CacheBackend, CatalogSettings, EmbeddingSettings, FeedbackSettings, GeneratorSettings,
+    ObjectStoreSettings, QueueBackend, Settings, VectorStoreSettings,
 };
 use rag_embeddings::{
     BedrockTitan, CachedEmbeddings, EmbeddingModel, LocalMiniLm, SqliteVectorCache, TitanOptions,
     TokenCounter,
 };
+use rag_feedback::{FeedbackStore, PostgresFeedbackStore, SqliteFeedbackStore};
+use rag_generation::{BedrockConverse, BedrockOptions, Generator, OpenAiChat, OpenAiOptions};
 use rag_keyword_index::{KeywordIndex, TantivyIndex};
 use rag_object_store::{LocalObjectStore, ObjectStore, S3ObjectStore};
 use rag_queue::{Queue, QueueOptions, SqliteQueue, SqsQueue};
@@ -29,6 +31,8 @@ pub mod generation;
 pub use rag_cache;
 pub use rag_catalog;
 pub use rag_embeddings;
+pub use rag_feedback;
+pub use rag_generation;
 pub use rag_keyword_index;
 pub use rag_object_store;
 pub use rag_queue;
@@ -171,6 +175,77 @@ pub async fn provision_aws(settings: &Settings) -> Result<AwsProvisioned, Backen
 
 /// The AWS configuration a backend reaches AWS (or an emulator) with. One per backend, not
 /// per process: an SDK client's connections belong to the runtime that opened them.
+/// The answer writer of one tier: `None` for the offline extractive answerer, which needs no
+/// model.
+pub fn generator(
+    settings: &Settings,
+    tier: &GeneratorSettings,
+) -> Result<Option<Arc<dyn Generator>>, BackendError> {
+    let fail = |e: rag_generation::GenerationError| error("answer model")(e.to_string());
+    Ok(match tier {
+        GeneratorSettings::Extractive => None,
+        GeneratorSettings::Bedrock {
+            model_id,
+            streaming,
+            max_attempts,
+            timeout_ms,
+            endpoint_url,
+        } => Some(Arc::new(
+            BedrockConverse::new(
+                aws(settings),
+                BedrockOptions {
+                    model_id: model_id.clone(),
+                    streaming: *streaming,
+                    max_attempts: *max_attempts,
+                    timeout: Duration::from_millis(*timeout_ms),
+                    endpoint_url: endpoint_url.clone(),
+                },
+            )
+            .map_err(fail)?,
+        )),
+        GeneratorSettings::Openai {
+            base_url,
+            model,
+            api_key_env,
+            max_attempts,
+            timeout_ms,
+        } => {
+            let api_key = match api_key_env {
+                Some(var) => Some(std::env::var(var).map_err(|_| {
+                    error("answer model")(format!("environment variable {var} is not set"))
+                })?),
+                None => None,
+            };
+            Some(Arc::new(
+                OpenAiChat::new(OpenAiOptions {
+                    base_url: base_url.clone(),
+                    model: model.clone(),
+                    api_key,
+                    timeout: Duration::from_millis(*timeout_ms),
+                    max_attempts: *max_attempts,
+                })
+                .map_err(fail)?,
+            ))
+        }
+    })
+}
+
+/// Where answers and their ratings are recorded.
+pub fn feedback_store(settings: &Settings) -> Result<Arc<dyn FeedbackStore>, BackendError> {
+    let fail = |e: rag_feedback::FeedbackError| error("feedback store")(e.to_string());
+    match &settings.feedback {
+        FeedbackSettings::Sqlite { path } => {
+            ensure_dir(settings)?;
+            Ok(Arc::new(
+                SqliteFeedbackStore::open(&settings.data_path(path)).map_err(fail)?,
+            ))
+        }
+        FeedbackSettings::Postgres { url } => {
+            Ok(Arc::new(PostgresFeedbackStore::connect(url).map_err(fail)?))
+        }
+    }
+}
+
 fn aws(settings: &Settings) -> AwsConfig {
     AwsConfig::new(&settings.aws)
 }

@@ -14,8 +14,9 @@ use futures::{Stream, StreamExt};
 use rag_backends::rag_object_store::TENANT_METADATA;
 use rag_core::{ErrorCode, ObjectKey, ServiceError, media, validate};
 use rag_proto::{
-    AnswerRequest, AnswerResponse, DeleteDocumentRequest, Document, GetDocumentRequest,
-    ListDocumentsRequest, ListDomainsRequest, RegisterUploadRequest, answer_event,
+    AnswerRequest, AnswerResponse, DeleteDocumentRequest, Document, FeedbackBreakdown,
+    FeedbackRequest, FeedbackSummaryRequest, GetDocumentRequest, ListDocumentsRequest,
+    ListDomainsRequest, RegisterUploadRequest, answer_event,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -49,6 +50,8 @@ pub fn router(state: AppState) -> axum::Router {
             get(get_document).delete(delete_document),
         )
         .route("/v1/domains", get(domains))
+        .route("/v1/feedback", post(feedback))
+        .route("/v1/feedback/summary", get(feedback_summary))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .fallback(not_found)
@@ -179,14 +182,91 @@ fn answer_json(r: &AnswerResponse) -> Value {
         "tier": r.tier,
         "tier_reasons": r.tier_reasons,
         "prompt_version": r.prompt_version,
-        "cache": match r.cache() {
-            rag_proto::CacheStatus::Exact => "exact",
-            rag_proto::CacheStatus::Semantic => "semantic",
-            rag_proto::CacheStatus::Miss | rag_proto::CacheStatus::Unspecified => "miss",
-        },
+        "cache": cache_name(r.cache()),
         "usage": { "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": usage.cost_usd },
         "latency_ms": r.latency_ms,
     })
+}
+
+fn cache_name(status: rag_proto::CacheStatus) -> &'static str {
+    match status {
+        rag_proto::CacheStatus::Exact => "exact",
+        rag_proto::CacheStatus::Semantic => "semantic",
+        rag_proto::CacheStatus::Miss | rag_proto::CacheStatus::Unspecified => "miss",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    query_id: String,
+    /// "up" or "down".
+    rating: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// `POST /v1/feedback`: a rating of one of the caller's answers, joined to how it was made.
+async fn feedback(
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<FeedbackBody>,
+) -> ApiResult<Json<Value>> {
+    let stored = state
+        .router()
+        .submit_feedback(FeedbackRequest {
+            query_id: body.query_id,
+            tenant: tenant(&state),
+            rating: body.rating,
+            comment: body.comment,
+        })
+        .await?
+        .into_inner();
+    Ok(Json(json!({
+        "query_id": stored.query_id,
+        "rating": stored.rating,
+        "answer": {
+            "tier": stored.tier,
+            "prompt_version": stored.prompt_version,
+            "cache": cache_name(stored.cache()),
+            "model": stored.model,
+        },
+        "evicted_from_cache": stored.evicted,
+    })))
+}
+
+/// `GET /v1/feedback/summary`: ratings by tier, prompt version, cache status and model.
+async fn feedback_summary(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let s = state
+        .router()
+        .get_feedback_summary(FeedbackSummaryRequest {
+            tenant: tenant(&state),
+        })
+        .await?
+        .into_inner();
+    let rows = |b: &[FeedbackBreakdown]| -> Vec<Value> {
+        b.iter()
+            .map(|b| {
+                let rated = b.up + b.down;
+                json!({
+                    "key": b.key,
+                    "answers": b.answers,
+                    "up": b.up,
+                    "down": b.down,
+                    "down_share": (rated > 0).then(|| b.down as f64 / rated as f64),
+                })
+            })
+            .collect()
+    };
+    Ok(Json(json!({
+        "answers": s.answers,
+        "rated": s.rated,
+        "up": s.up,
+        "down": s.down,
+        "by_tier": rows(&s.by_tier),
+        "by_prompt_version": rows(&s.by_prompt_version),
+        "by_cache": rows(&s.by_cache),
+        "by_model": rows(&s.by_model),
+    })))
 }
 
 fn document_json(d: &Document) -> Value {

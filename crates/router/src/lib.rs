@@ -1,41 +1,52 @@
-//! The router: the query path. Exact cache → retrieval → generation, and the metadata that
-//! says how each answer was made (citations, model, tier, cache status, usage).
+//! The router: the query path. Guardrails → exact cache → embedding → semantic cache →
+//! retrieval → the tier's writer → citations, and the metadata that says how each answer
+//! was made (model, tier and why, prompt version, cache status, tokens and cost). Every
+//! answer is recorded for feedback.
 //!
-//! Owns the answer cache's keys (and so its invariants: never across tenants or domains,
-//! never older than the domain's last document change) and the generator. Must not touch
-//! the indexes directly: retrieval goes through the retriever.
+//! Owns the answer cache's keys (and so its invariants: never across tenants, domains,
+//! epochs or index generations, never below the semantic threshold) and the writers. Must
+//! not touch the indexes directly: retrieval goes through the retriever.
 
 pub mod extractive;
+pub mod prompts;
 pub mod routing;
+pub mod writer;
 
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
 use prost::Message as _;
 use rag_backends::rag_cache::Cache;
+use rag_backends::rag_feedback::{AnswerRecord, Feedback, FeedbackError, FeedbackStore, Rating};
 use rag_config::{Settings, Tier};
-use rag_core::{ServiceError, validate};
+use rag_core::{ErrorCode, ServiceError, validate};
+use rag_guardrails::{DeniedTopic, TopicPolicy};
 use rag_proto::embedder_service_client::EmbedderServiceClient;
 use rag_proto::retriever_service_client::RetrieverServiceClient;
 use rag_proto::router_service_server::{RouterService, RouterServiceServer};
 use rag_proto::{
-    AnswerEvent, AnswerRequest, AnswerResponse, CacheStatus, Citation, Domain, ListDomainsRequest,
+    AnswerEvent, AnswerRequest, AnswerResponse, CacheStatus, Domain, FeedbackBreakdown,
+    FeedbackRequest, FeedbackResponse, FeedbackSummary, FeedbackSummaryRequest, ListDomainsRequest,
     ListDomainsResponse, ScoredChunk, SearchRequest, TokenDelta, Usage, answer_event,
 };
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-use crate::extractive::{Answer, Passage};
+use crate::prompts::{PromptError, Prompts};
+use crate::routing::RoutingDecision;
+use crate::writer::{Writer, Writers, Written};
 
-/// Characters of a chunk shown as a citation's snippet.
-const SNIPPET_CHARS: usize = 240;
+/// Semantic-cache candidates read per question (the best that still has its answer wins).
+const SEMANTIC_CANDIDATES: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
@@ -43,6 +54,10 @@ pub enum RouterError {
     Backend(#[from] rag_backends::BackendError),
     #[error(transparent)]
     Grpc(#[from] rag_grpc::GrpcError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Guardrail(#[from] rag_guardrails::GuardrailError),
 }
 
 /// Serves the router on `listener` until `shutdown` resolves.
@@ -63,6 +78,40 @@ pub async fn run(
     Ok(())
 }
 
+/// Where streamed text goes: the gRPC stream of an `Answer` call, or nowhere.
+pub type Sink<'a> = Option<&'a mpsc::Sender<Result<AnswerEvent, Status>>>;
+
+/// Sends `text` as a token event. Fails when the client went away, which stops the answer
+/// (and so the model call) upstream.
+pub(crate) async fn emit(sink: Sink<'_>, text: String) -> Result<(), ServiceError> {
+    let Some(tx) = sink else { return Ok(()) };
+    let event = AnswerEvent {
+        event: Some(answer_event::Event::Token(TokenDelta { text })),
+    };
+    tx.send(Ok(event))
+        .await
+        .map_err(|_| ServiceError::unavailable("the client went away"))
+}
+
+/// Counts of what the query path did, for the logs and (later) the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub exact_hits: AtomicU64,
+    pub semantic_hits: AtomicU64,
+    pub misses: AtomicU64,
+    /// Cache commands that failed; the request went on without the cache.
+    pub cache_errors: AtomicU64,
+    pub refusals: AtomicU64,
+    pub fallbacks: AtomicU64,
+    /// Instruction-like sentences removed from retrieved chunks.
+    pub injections_removed: AtomicU64,
+    pub feedback_errors: AtomicU64,
+}
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
 #[derive(Debug, Clone)]
 pub struct Router {
     settings: Arc<Settings>,
@@ -71,6 +120,19 @@ pub struct Router {
     cache: Option<Arc<dyn Cache>>,
     /// The current index generation (answers of another generation are other answers).
     generation: watch::Receiver<Arc<(u64, ())>>,
+    prompts: Arc<Prompts>,
+    writers: Arc<Writers>,
+    /// Denied topics by domain ("" for questions asked in no domain).
+    topics: Arc<HashMap<String, TopicPolicy>>,
+    feedback: Arc<dyn FeedbackStore>,
+    counters: Arc<Counters>,
+}
+
+/// Where an answer came from.
+struct Made {
+    response: AnswerResponse,
+    decision: RoutingDecision,
+    cache_key: Option<String>,
 }
 
 impl Router {
@@ -94,8 +156,17 @@ impl Router {
             } else {
                 None
             },
+            prompts: Arc::new(Prompts::load(&settings.prompts)?),
+            writers: Arc::new(Writers::from_settings(settings)?),
+            topics: Arc::new(topic_policies(settings)?),
+            feedback: rag_backends::feedback_store(settings)?,
+            counters: Arc::default(),
             settings: Arc::new(settings.clone()),
         })
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     fn validate(&self, request: &AnswerRequest) -> Result<(), ServiceError> {
@@ -145,8 +216,13 @@ impl Router {
         Ok(())
     }
 
-    /// Answers one question, from the cache when it can.
-    pub async fn answer(&self, request: AnswerRequest) -> Result<AnswerResponse, ServiceError> {
+    /// Answers one question, from the cache when it can, streaming the text to `sink` as it
+    /// is written.
+    pub async fn answer(
+        &self,
+        request: AnswerRequest,
+        sink: Sink<'_>,
+    ) -> Result<AnswerResponse, ServiceError> {
         let started = Instant::now();
         self.validate(&request)?;
         let query_id = if request.request_id.is_empty() {
@@ -154,38 +230,90 @@ impl Router {
         } else {
             request.request_id.clone()
         };
-        let cache_key = self.cache_key(&request).await;
-        if let (Some(cache), Some(key)) = (&self.cache, &cache_key) {
-            match cache.get(key).await {
-                Ok(Some(bytes)) => {
-                    if let Ok(mut cached) = AnswerResponse::decode(bytes.as_slice()) {
-                        cached.query_id = query_id;
-                        cached.cache = CacheStatus::Exact.into();
-                        cached.usage = Some(Usage::default());
-                        cached.latency_ms = elapsed_ms(started);
-                        return Ok(cached);
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "cache lookup failed; answering without it"),
+        let mut made = self.make(&request, &query_id, sink).await?;
+        made.response.query_id = query_id;
+        made.response.latency_ms = elapsed_ms(started);
+        self.record(&request, &made).await;
+        Ok(made.response)
+    }
+
+    async fn make(
+        &self,
+        request: &AnswerRequest,
+        query_id: &str,
+        sink: Sink<'_>,
+    ) -> Result<Made, ServiceError> {
+        let question = request.question.trim();
+        tracing::debug!(question = %rag_guardrails::mask_pii_cow(question), "question");
+        let decision = self.route(&request.domain, question);
+
+        // Topic boundaries first: a refused question costs nothing and is not cached.
+        if let Some(topic) = self.denied_topic(&request.domain, question) {
+            count(&self.counters.refusals);
+            let response = AnswerResponse {
+                answer: rag_guardrails::refusal(topic),
+                model: "guardrail".into(),
+                tier: decision.tier.as_str().into(),
+                tier_reasons: vec![format!("denied topic: {}", topic.name)],
+                cache: CacheStatus::Miss.into(),
+                usage: Some(Usage::default()),
+                ..AnswerResponse::default()
+            };
+            stream_whole(sink, &response.answer).await?;
+            return Ok(Made {
+                response,
+                decision,
+                cache_key: None,
+            });
+        }
+
+        let scope = self.cache_scope(request).await;
+        let exact_key = scope
+            .as_deref()
+            .map(|scope| format!("answer:{scope}:{}", question_hash(question)));
+        if let Some(key) = &exact_key {
+            if let Some(response) = self.cached(key, CacheStatus::Exact).await {
+                count(&self.counters.exact_hits);
+                stream_whole(sink, &response.answer).await?;
+                return Ok(Made {
+                    response,
+                    decision,
+                    cache_key: exact_key,
+                });
             }
         }
 
-        let question = request.question.trim().to_owned();
-        let embedding = self.embed(&question).await?;
+        let embedding = self.embed(question).await?;
+        if let Some(scope) = &scope {
+            if let Some((key, response)) = self
+                .semantic_hit(scope, &request.domain, &embedding.values)
+                .await
+            {
+                count(&self.counters.semantic_hits);
+                stream_whole(sink, &response.answer).await?;
+                return Ok(Made {
+                    response,
+                    decision,
+                    cache_key: Some(key),
+                });
+            }
+        }
+        count(&self.counters.misses);
+
+        let top_k = if request.top_k == 0 {
+            self.settings.router.top_k
+        } else {
+            request.top_k
+        };
         let hits = self
             .retriever
             .clone()
             .search(SearchRequest {
-                query: question.clone(),
+                query: question.to_owned(),
                 tenant: request.tenant.clone(),
                 domain: request.domain.clone(),
-                top_k: if request.top_k == 0 {
-                    self.settings.router.top_k
-                } else {
-                    request.top_k
-                },
-                query_vector: embedding.values,
+                top_k,
+                query_vector: embedding.values.clone(),
                 query_model: embedding.model,
                 alpha: request.alpha,
                 fusion: 0,
@@ -195,34 +323,174 @@ impl Router {
             .into_inner()
             .hits;
 
-        let (tier, tier_reasons) = self.route(&request.domain, &question);
-        let mut response = compose(&question, &hits, self.options());
-        response.query_id = query_id;
-        response.tier = tier.as_str().into();
-        response.tier_reasons = tier_reasons;
+        let mut response = self
+            .write(question, &hits, &decision, query_id, sink)
+            .await?;
         response.cache = CacheStatus::Miss.into();
-        response.latency_ms = elapsed_ms(started);
 
-        if let (Some(cache), Some(key)) = (&self.cache, cache_key) {
+        if let (Some(cache), Some(key), Some(scope)) = (&self.cache, &exact_key, &scope) {
             let ttl = Duration::from_secs(self.settings.cache.ttl_secs);
-            if let Err(e) = cache.put(&key, response.encode_to_vec(), ttl).await {
+            let stored = async {
+                cache.put(key, response.encode_to_vec(), ttl).await?;
+                cache
+                    .remember_question(scope, &embedding.values, key, ttl)
+                    .await
+            };
+            if let Err(e) = stored.await {
+                count(&self.counters.cache_errors);
                 tracing::warn!(error = %e, "cache store failed");
             }
         }
-        Ok(response)
+        Ok(Made {
+            response,
+            decision,
+            cache_key: exact_key,
+        })
     }
 
-    fn options(&self) -> extractive::Options {
-        extractive::Options {
-            min_relevance: self.settings.router.min_relevance,
-            confident_relevance: self.settings.router.confident_relevance,
-            min_support: self.settings.router.min_support,
-            max_sentences: self.settings.router.max_answer_sentences,
+    /// Writes the answer with the tier's writer (falling back from strong to light when the
+    /// strong model is unavailable) and adds citations, usage and cost.
+    async fn write(
+        &self,
+        question: &str,
+        hits: &[ScoredChunk],
+        decision: &RoutingDecision,
+        query_id: &str,
+        sink: Sink<'_>,
+    ) -> Result<AnswerResponse, ServiceError> {
+        let writers = &self.writers;
+        let guardrails = &self.settings.guardrails;
+        let hits = &hits[..hits.len().min(writers.settings.max_context_passages)];
+        let (texts, removed) = writer::passages(hits, hits.len(), guardrails.screen_injections);
+        if removed > 0 {
+            self.counters
+                .injections_removed
+                .fetch_add(removed as u64, Ordering::Relaxed);
+            tracing::info!(
+                removed,
+                "instruction-like text removed from retrieved chunks"
+            );
         }
+        let mut tier = decision.tier;
+        let mut reasons = decision.reasons.clone();
+        let prompt = self.prompts.choose(query_id);
+        let mut prompt_version = String::new();
+        let written = match writers.for_tier(tier) {
+            Writer::Extractive => self.extractive(question, hits, &texts),
+            Writer::Model(model) => {
+                if !writer::relevant_enough(hits, self.settings.router.min_relevance) {
+                    Written {
+                        text: writer::NOT_IN_DOCUMENTS.into(),
+                        model: model.model().to_owned(),
+                        ..Written::default()
+                    }
+                } else {
+                    prompt_version.clone_from(&prompt.id);
+                    let context = writer::context(hits, &texts);
+                    let mask = guardrails.mask_pii;
+                    let settings = &writers.settings;
+                    match writer::generate(
+                        model.as_ref(),
+                        prompt,
+                        &context,
+                        question,
+                        settings,
+                        mask,
+                        sink,
+                    )
+                    .await
+                    {
+                        Ok(written) => written,
+                        Err(Err(final_error)) => return Err(final_error),
+                        Err(Ok(model_error)) => {
+                            let fallback = tier == Tier::Strong
+                                && settings.fallback_to_light
+                                && matches!(
+                                    model_error,
+                                    rag_backends::rag_generation::GenerationError::Unavailable(_)
+                                );
+                            if !fallback {
+                                return Err(model_failed(&model_error));
+                            }
+                            count(&self.counters.fallbacks);
+                            tracing::warn!(error = %model_error, "strong model unavailable; falling back to the light tier");
+                            tier = Tier::Light;
+                            reasons.push(format!(
+                                "fell back to the light tier: {} unavailable",
+                                model.model()
+                            ));
+                            match &writers.light {
+                                Writer::Extractive => {
+                                    prompt_version.clear();
+                                    self.extractive(question, hits, &texts)
+                                }
+                                Writer::Model(light) => writer::generate(
+                                    light.as_ref(),
+                                    prompt,
+                                    &context,
+                                    question,
+                                    settings,
+                                    mask,
+                                    sink,
+                                )
+                                .await
+                                .map_err(|e| e.map_or_else(|fatal| fatal, |e| model_failed(&e)))?,
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let text = if guardrails.mask_pii {
+            rag_guardrails::mask_pii_cow(&written.text).into_owned()
+        } else {
+            written.text
+        };
+        if !written.streamed {
+            stream_whole(sink, &text).await?;
+        }
+        let citations = writer::citations(&text, hits);
+        let cost_usd =
+            self.settings
+                .cost_usd(&written.model, written.input_tokens, written.output_tokens);
+        Ok(AnswerResponse {
+            grounded: !citations.is_empty(),
+            answer: text,
+            citations,
+            model: written.model,
+            tier: tier.as_str().into(),
+            tier_reasons: reasons,
+            prompt_version: if prompt_version.is_empty() {
+                "extractive".into()
+            } else {
+                prompt_version
+            },
+            usage: Some(Usage {
+                input_tokens: written.input_tokens,
+                output_tokens: written.output_tokens,
+                cost_usd,
+            }),
+            ..AnswerResponse::default()
+        })
+    }
+
+    fn extractive(&self, question: &str, hits: &[ScoredChunk], texts: &[String]) -> Written {
+        let r = &self.settings.router;
+        writer::extractive(
+            question,
+            hits,
+            texts,
+            extractive::Options {
+                min_relevance: r.min_relevance,
+                confident_relevance: r.confident_relevance,
+                min_support: r.min_support,
+                max_sentences: r.max_answer_sentences,
+            },
+        )
     }
 
     /// The model tier for a question: the complexity analyser under its domain's rules.
-    fn route(&self, domain: &str, question: &str) -> (Tier, Vec<String>) {
+    fn route(&self, domain: &str, question: &str) -> RoutingDecision {
         let decision = routing::analyse(
             question,
             self.settings.domain(domain),
@@ -237,14 +505,18 @@ impl Router {
             technical_terms = decision.features.technical_terms,
             "routed"
         );
-        (decision.tier, decision.reasons)
+        decision
     }
 
-    /// The exact-cache key: tenant, domain, retrieval parameters, the normalised question,
-    /// the epoch of the scope, which every document change bumps, and the index generation
-    /// (a re-index changes answers too). `None` (no caching) when the epoch cannot be read,
-    /// so a stale answer is never served.
-    async fn cache_key(&self, request: &AnswerRequest) -> Option<String> {
+    fn denied_topic(&self, domain: &str, question: &str) -> Option<&DeniedTopic> {
+        self.topics.get(domain)?.check(question)
+    }
+
+    /// The scope every cached answer of this request must share: tenant, domain, the
+    /// domain's epoch (which every document change bumps), the index generation and the
+    /// retrieval parameters. `None` (no caching) when the cache is off or the epoch cannot be
+    /// read, so a stale answer is never served.
+    async fn cache_scope(&self, request: &AnswerRequest) -> Option<String> {
         let cache = self.cache.as_ref()?;
         let generation = self.generation.borrow().0;
         let domain = if request.domain.is_empty() {
@@ -252,30 +524,199 @@ impl Router {
         } else {
             request.domain.as_str()
         };
-        let scope = format!("{}/{domain}", request.tenant);
-        let epoch = match cache.epoch(&scope).await {
+        let epoch = match cache.epoch(&format!("{}/{domain}", request.tenant)).await {
             Ok(epoch) => epoch,
             Err(e) => {
-                tracing::warn!(error = %e, "cache epoch unreadable; not caching");
+                count(&self.counters.cache_errors);
+                tracing::warn!(error = %e, "cache epoch unreadable; answering without the cache");
                 return None;
             }
         };
-        let mut hash = Sha256::new();
-        hash.update(normalise_question(&request.question).as_bytes());
-        hash.update([0]);
-        hash.update(request.top_k.to_be_bytes());
-        hash.update(
-            request
-                .alpha
-                .map(f32::to_bits)
-                .unwrap_or(u32::MAX)
-                .to_be_bytes(),
-        );
+        let alpha = request.alpha.map(f32::to_bits).unwrap_or(u32::MAX);
         Some(format!(
-            "answer:{}:{domain}:{epoch}:g{generation}:{}",
-            request.tenant,
-            hex::encode(hash.finalize())
+            "{}:{domain}:e{epoch}:g{generation}:k{}:a{alpha:x}",
+            request.tenant, request.top_k
         ))
+    }
+
+    /// The cached answer under `key`, marked as served from the cache (at no cost).
+    async fn cached(&self, key: &str, status: CacheStatus) -> Option<AnswerResponse> {
+        let cache = self.cache.as_ref()?;
+        match cache.get(key).await {
+            Ok(Some(bytes)) => {
+                let mut cached = AnswerResponse::decode(bytes.as_slice()).ok()?;
+                cached.cache = status.into();
+                cached.usage = Some(Usage::default());
+                Some(cached)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                count(&self.counters.cache_errors);
+                tracing::warn!(error = %e, "cache lookup failed; answering without it");
+                None
+            }
+        }
+    }
+
+    /// The answer of an earlier question of the same scope whose embedding is at least the
+    /// domain's threshold close (exact cosine) to this one's.
+    async fn semantic_hit(
+        &self,
+        scope: &str,
+        domain: &str,
+        vector: &[f32],
+    ) -> Option<(String, AnswerResponse)> {
+        let cache = self.cache.as_ref()?;
+        let threshold = self
+            .settings
+            .domain(domain)
+            .and_then(|d| d.semantic_threshold)
+            .unwrap_or(self.settings.cache.semantic_threshold);
+        if threshold >= 1.0 {
+            return None;
+        }
+        let hits = match cache
+            .similar_questions(scope, vector, threshold, SEMANTIC_CANDIDATES)
+            .await
+        {
+            Ok(hits) => hits,
+            Err(e) => {
+                count(&self.counters.cache_errors);
+                tracing::warn!(error = %e, "semantic cache lookup failed; answering without it");
+                return None;
+            }
+        };
+        for hit in hits {
+            if let Some(response) = self.cached(&hit.key, CacheStatus::Semantic).await {
+                tracing::debug!(cosine = hit.cosine, "semantic cache hit");
+                return Some((hit.key, response));
+            }
+        }
+        None
+    }
+
+    /// Records how the answer was made, for feedback. A failure is logged, never returned:
+    /// the user has their answer.
+    async fn record(&self, request: &AnswerRequest, made: &Made) {
+        let r = &made.response;
+        let usage = r.usage.unwrap_or_default();
+        let f = &made.decision.features;
+        let features: BTreeMap<String, f64> = [
+            ("words", f.words as f64),
+            ("sentences", f.sentences as f64),
+            ("question_marks", f.question_marks as f64),
+            ("technical_terms", f.technical_terms as f64),
+            ("technical_density", f64::from(f.technical_density)),
+            ("logical_operators", f.logical_operators as f64),
+            ("multi_part", f64::from(u8::from(f.multi_part.is_some()))),
+            ("negations", f.negations as f64),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let record = AnswerRecord {
+            query_id: r.query_id.clone(),
+            tenant: request.tenant.clone(),
+            domain: request.domain.clone(),
+            tier: r.tier.clone(),
+            tier_reasons: r.tier_reasons.clone(),
+            route_score: made.decision.score,
+            route_threshold: made.decision.threshold,
+            features,
+            model: r.model.clone(),
+            prompt_version: r.prompt_version.clone(),
+            cache: cache_name(r.cache()).into(),
+            cache_key: made.cache_key.clone(),
+            grounded: r.grounded,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cost_usd: usage.cost_usd,
+            latency_ms: r.latency_ms,
+            created_at_ms: now_ms(),
+        };
+        if let Err(e) = self.feedback.record_answer(&record).await {
+            count(&self.counters.feedback_errors);
+            tracing::warn!(error = %e, "answer not recorded for feedback");
+        }
+    }
+
+    /// Stores a rating. A thumbs-down evicts the cached answer it rated, so it is not served
+    /// again (to this question or a similar one).
+    pub async fn submit_feedback(
+        &self,
+        request: FeedbackRequest,
+    ) -> Result<FeedbackResponse, ServiceError> {
+        validate::name("tenant", &request.tenant)?;
+        let rating: Rating = request
+            .rating
+            .parse()
+            .map_err(|e: FeedbackError| ServiceError::invalid_field("rating", e.to_string()))?;
+        let feedback = Feedback {
+            query_id: request.query_id.clone(),
+            tenant: request.tenant.clone(),
+            rating,
+            comment: request.comment.filter(|c| !c.trim().is_empty()),
+        };
+        let record = self
+            .feedback
+            .record_feedback(&feedback)
+            .await
+            .map_err(feedback_error)?;
+        let mut evicted = false;
+        if rating == Rating::Down {
+            if let (Some(cache), Some(key)) = (&self.cache, &record.cache_key) {
+                match cache.delete(key).await {
+                    Ok(()) => evicted = true,
+                    Err(e) => {
+                        count(&self.counters.cache_errors);
+                        tracing::warn!(error = %e, "disliked answer not evicted from the cache");
+                    }
+                }
+            }
+        }
+        Ok(FeedbackResponse {
+            query_id: record.query_id,
+            rating: rating.as_str().into(),
+            tier: record.tier,
+            prompt_version: record.prompt_version,
+            cache: match record.cache.as_str() {
+                "exact" => CacheStatus::Exact,
+                "semantic" => CacheStatus::Semantic,
+                _ => CacheStatus::Miss,
+            }
+            .into(),
+            model: record.model,
+            evicted,
+        })
+    }
+
+    pub async fn feedback_summary(&self, tenant: &str) -> Result<FeedbackSummary, ServiceError> {
+        validate::name("tenant", tenant)?;
+        let s = self
+            .feedback
+            .summary(tenant)
+            .await
+            .map_err(feedback_error)?;
+        let breakdowns = |b: Vec<rag_backends::rag_feedback::Breakdown>| {
+            b.into_iter()
+                .map(|b| FeedbackBreakdown {
+                    key: b.key,
+                    answers: b.answers,
+                    up: b.up,
+                    down: b.down,
+                })
+                .collect()
+        };
+        Ok(FeedbackSummary {
+            answers: s.answers,
+            rated: s.rated,
+            up: s.up,
+            down: s.down,
+            by_tier: breakdowns(s.by_tier),
+            by_prompt_version: breakdowns(s.by_prompt_version),
+            by_cache: breakdowns(s.by_cache),
+            by_model: breakdowns(s.by_model),
+        })
     }
 
     async fn embed(&self, question: &str) -> Result<rag_grpc::QueryEmbedding, ServiceError> {
@@ -283,8 +724,83 @@ impl Router {
     }
 }
 
+/// The denied-topic policy of each domain: the global topics plus the domain's own.
+fn topic_policies(settings: &Settings) -> Result<HashMap<String, TopicPolicy>, RouterError> {
+    let topic = |t: &rag_config::DeniedTopicSettings| DeniedTopic {
+        name: t.name.clone(),
+        phrases: t.phrases.clone(),
+    };
+    let global: Vec<DeniedTopic> = settings
+        .guardrails
+        .denied_topics
+        .iter()
+        .map(topic)
+        .collect();
+    let mut policies = HashMap::new();
+    policies.insert(String::new(), TopicPolicy::new(global.clone())?);
+    for domain in &settings.domains {
+        let mut topics = global.clone();
+        topics.extend(domain.denied_topics.iter().map(topic));
+        policies.insert(domain.name.clone(), TopicPolicy::new(topics)?);
+    }
+    Ok(policies)
+}
+
+fn model_failed(e: &rag_backends::rag_generation::GenerationError) -> ServiceError {
+    use rag_backends::rag_generation::GenerationError;
+    match e {
+        GenerationError::Unavailable(_) => {
+            ServiceError::unavailable(format!("the answer model is unavailable: {e}"))
+                .with_retry_after(5)
+        }
+        GenerationError::Rejected(_) => ServiceError::internal(e),
+    }
+}
+
+fn feedback_error(e: FeedbackError) -> ServiceError {
+    match e {
+        FeedbackError::UnknownQuery(_) => {
+            ServiceError::new(ErrorCode::NotFound, e.to_string()).with_field("query_id")
+        }
+        FeedbackError::Invalid(_) => ServiceError::invalid_argument(e.to_string()),
+        FeedbackError::Unavailable(_) => {
+            ServiceError::unavailable(e.to_string()).with_retry_after(5)
+        }
+    }
+}
+
+fn cache_name(status: CacheStatus) -> &'static str {
+    match status {
+        CacheStatus::Exact => "exact",
+        CacheStatus::Semantic => "semantic",
+        CacheStatus::Miss | CacheStatus::Unspecified => "miss",
+    }
+}
+
+/// Streams a finished answer one sentence at a time.
+async fn stream_whole(sink: Sink<'_>, answer: &str) -> Result<(), ServiceError> {
+    if sink.is_none() {
+        return Ok(());
+    }
+    for piece in writer::stream_pieces(answer) {
+        emit(sink, piece).await?;
+    }
+    Ok(())
+}
+
+fn question_hash(question: &str) -> String {
+    hex::encode(Sha256::digest(normalise_question(question).as_bytes()))
+}
+
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
 }
 
 /// Lower-case, single spaces, no trailing punctuation: "How many days?" ≡ "how many  days".
@@ -298,96 +814,6 @@ pub fn normalise_question(question: &str) -> String {
         .to_owned()
 }
 
-/// Builds the answer and its citations from the retrieved chunks.
-fn compose(question: &str, hits: &[ScoredChunk], options: extractive::Options) -> AnswerResponse {
-    let passages: Vec<Passage<'_>> = hits
-        .iter()
-        .map(|h| Passage {
-            text: h
-                .chunk
-                .as_ref()
-                .map(|c| c.text.as_str())
-                .unwrap_or_default(),
-            dense: h.dense_score,
-            score: h.score,
-        })
-        .collect();
-    let mut response = AnswerResponse {
-        model: extractive::MODEL.into(),
-        prompt_version: "extractive-v1".into(),
-        usage: Some(Usage::default()),
-        ..AnswerResponse::default()
-    };
-    match extractive::answer(question, &passages, options) {
-        Answer::DontKnow => {
-            response.answer = extractive::DONT_KNOW.into();
-            response.grounded = false;
-        }
-        Answer::Grounded(sentences) => {
-            // Number the cited chunks in order of first use.
-            let mut cited: Vec<usize> = Vec::new();
-            let mut parts = Vec::with_capacity(sentences.len());
-            for sentence in &sentences {
-                let number = match cited.iter().position(|&p| p == sentence.passage) {
-                    Some(i) => i + 1,
-                    None => {
-                        cited.push(sentence.passage);
-                        cited.len()
-                    }
-                };
-                parts.push(format!("{} [{number}]", sentence.text));
-            }
-            response.answer = parts.join(" ");
-            response.grounded = true;
-            response.citations = cited
-                .iter()
-                .enumerate()
-                .filter_map(|(i, &p)| {
-                    let hit = &hits[p];
-                    let chunk = hit.chunk.as_ref()?;
-                    Some(Citation {
-                        document_id: chunk.document_id.clone(),
-                        title: chunk.title.clone(),
-                        chunk_index: chunk.chunk_index,
-                        score: hit.score,
-                        snippet: snippet(&chunk.text),
-                        domain: chunk.domain.clone(),
-                        page: chunk.page,
-                        number: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                    })
-                })
-                .collect();
-        }
-    }
-    response
-}
-
-fn snippet(text: &str) -> String {
-    if text.chars().count() <= SNIPPET_CHARS {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(SNIPPET_CHARS).collect();
-    let cut = cut.rsplit_once(' ').map(|(head, _)| head).unwrap_or(&cut);
-    format!("{cut}…")
-}
-
-/// Splits an answer into the pieces streamed as tokens: one sentence (with its citation
-/// mark) at a time, each but the first led by its separating space.
-fn stream_pieces(answer: &str) -> Vec<String> {
-    let mut pieces = Vec::new();
-    let mut current = String::new();
-    for part in answer.split_inclusive("] ") {
-        current.push_str(part);
-        if part.ends_with("] ") {
-            pieces.push(std::mem::take(&mut current));
-        }
-    }
-    if !current.is_empty() {
-        pieces.push(current);
-    }
-    pieces
-}
-
 type AnswerStream = Pin<Box<dyn Stream<Item = Result<AnswerEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -399,22 +825,21 @@ impl RouterService for Router {
         &self,
         request: Request<AnswerRequest>,
     ) -> Result<Response<Self::AnswerStream>, Status> {
-        let response = Router::answer(self, request.into_inner()).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let request = request.into_inner();
+        // Bad requests fail the call itself, before any event.
+        self.validate(&request)?;
+        let (tx, rx) = mpsc::channel(32);
+        let router = self.clone();
         tokio::spawn(async move {
-            for piece in stream_pieces(&response.answer) {
-                let event = AnswerEvent {
-                    event: Some(answer_event::Event::Token(TokenDelta { text: piece })),
-                };
-                if tx.send(Ok(event)).await.is_err() {
-                    return; // The client went away.
-                }
-            }
-            let _ = tx
-                .send(Ok(AnswerEvent {
+            // Tokens go out as they are written; when the client goes away a send fails,
+            // which ends the answer and drops the model's stream (cancelling it upstream).
+            let event = match router.answer(request, Some(&tx)).await {
+                Ok(response) => Ok(AnswerEvent {
                     event: Some(answer_event::Event::Complete(response)),
-                }))
-                .await;
+                }),
+                Err(e) => Err(Status::from(e)),
+            };
+            let _ = tx.send(event).await;
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
@@ -425,7 +850,25 @@ impl RouterService for Router {
         request: Request<AnswerRequest>,
     ) -> Result<Response<AnswerResponse>, Status> {
         Ok(Response::new(
-            Router::answer(self, request.into_inner()).await?,
+            Router::answer(self, request.into_inner(), None).await?,
+        ))
+    }
+
+    async fn submit_feedback(
+        &self,
+        request: Request<FeedbackRequest>,
+    ) -> Result<Response<FeedbackResponse>, Status> {
+        Ok(Response::new(
+            Router::submit_feedback(self, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_feedback_summary(
+        &self,
+        request: Request<FeedbackSummaryRequest>,
+    ) -> Result<Response<FeedbackSummary>, Status> {
+        Ok(Response::new(
+            self.feedback_summary(&request.into_inner().tenant).await?,
         ))
     }
 
@@ -455,26 +898,9 @@ mod tests {
     fn questions_normalise() {
         assert_eq!(normalise_question("  How many   DAYS? "), "how many days");
         assert_eq!(normalise_question("how many days"), "how many days");
-    }
-
-    #[test]
-    fn pieces_rebuild_the_answer() {
-        let answer = "One thing. [1] Another thing. [2] Last. [1]";
-        let pieces = stream_pieces(answer);
-        assert_eq!(pieces.len(), 3);
-        assert_eq!(pieces.concat(), answer);
         assert_eq!(
-            stream_pieces(extractive::DONT_KNOW).concat(),
-            extractive::DONT_KNOW
+            question_hash("How many days?"),
+            question_hash("how many  days")
         );
-    }
-
-    #[test]
-    fn snippets_cut_at_a_word() {
-        let long = "word ".repeat(100);
-        let s = snippet(&long);
-        assert!(s.ends_with('…'));
-        assert!(s.chars().count() <= SNIPPET_CHARS + 1);
-        assert_eq!(snippet("short"), "short");
     }
 }
