@@ -1,42 +1,49 @@
-//! A STAND-IN for Amazon Bedrock Runtime's `InvokeModel` with Titan Text Embeddings V2, for
-//! tests only. It is not Bedrock.
+//! A STAND-IN for Amazon Bedrock Runtime, for tests only. It is not Bedrock.
 //!
 //! Bedrock cannot run here, so this in-process HTTP server on `127.0.0.1:<ephemeral>` speaks
-//! the wire format the AWS SDK uses: REST-JSON `POST /model/{modelId}/invoke`, requests
-//! signed with SigV4 (the `Authorization` header is required, not verified), Titan V2's body
-//! `{"inputText", "dimensions", "normalize"}` and answer `{"embedding",
-//! "inputTextTokenCount"}`, and errors as Bedrock sends them: the status, an
-//! `x-amzn-ErrorType` header and `{"message"}` (ValidationException 400,
-//! ThrottlingException 429, AccessDeniedException 403, ResourceNotFoundException 404).
+//! the wire format the AWS SDK uses (REST-JSON, model ids percent-encoded in the path,
+//! requests signed with SigV4: the `Authorization` header is required, not verified) for:
 //!
-//! Its vectors are [`embedding`]: bag-of-words hashes, so texts sharing words are similar and
-//! tests can compute what to expect. It can throttle the first requests to test retries.
+//! * `POST /model/{modelId}/invoke` with Titan Text Embeddings V2: body `{"inputText",
+//!   "dimensions", "normalize"}`, answer `{"embedding", "inputTextTokenCount"}`. Its vectors
+//!   are [`embedding`]: bag-of-words hashes, so texts sharing words are similar and tests can
+//!   compute what to expect.
+//! * `POST /model/{modelId}/converse`: the Converse API's JSON (`messages`, `system`,
+//!   `inferenceConfig` in; `output.message`, `stopReason`, `usage`, `metrics` out), for any
+//!   model but an embedding one.
+//! * `POST /model/{modelId}/converse-stream`: the same request, answered as an AWS event
+//!   stream (`application/vnd.amazon.eventstream`, binary frames written by the SDK's own
+//!   codec, `aws-smithy-eventstream`): `messageStart`, `contentBlockDelta` per word,
+//!   `contentBlockStop`, `messageStop`, `metadata`.
+//!
+//! The chat models "answer" with [`crate::grounded_answer`]; tokens are words (system and
+//! user in, answer out). Errors are sent as Bedrock sends them: the status, an
+//! `x-amzn-ErrorType` header and `{"message"}` (ValidationException 400, AccessDeniedException
+//! 403, ResourceNotFoundException 404, ThrottlingException 429, InternalServerException 500).
+//! Test controls: throttle the first requests, fail a model, slow the stream down, count the
+//! streams a client abandoned.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// The only model the stand-in serves.
-pub const MODEL_ID: &str = "amazon.titan-embed-text-v2:0";
+use crate::{Controls, chat_controls, count_words, deltas, grounded_answer, limit, paced_body};
 
-#[derive(Default)]
-struct Counters {
-    requests: AtomicUsize,
-    throttle_first: AtomicUsize,
-}
+/// The only embedding model the stand-in serves.
+pub const MODEL_ID: &str = "amazon.titan-embed-text-v2:0";
 
 /// A running stand-in; dropping it stops the server.
 pub struct StandIn {
     addr: SocketAddr,
-    counters: Arc<Counters>,
+    controls: Arc<Controls>,
     task: JoinHandle<()>,
 }
 
@@ -49,10 +56,15 @@ impl StandIn {
     /// On a listener the caller bound.
     pub fn start_on(listener: TcpListener) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
-        let counters = Arc::new(Counters::default());
+        let controls = Arc::new(Controls::default());
         let app = axum::Router::new()
             .route("/model/{model_id}/invoke", axum::routing::post(invoke))
-            .with_state(counters.clone());
+            .route("/model/{model_id}/converse", axum::routing::post(converse))
+            .route(
+                "/model/{model_id}/converse-stream",
+                axum::routing::post(converse_stream),
+            )
+            .with_state(controls.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("bedrock stand-in stopped: {e}");
@@ -60,7 +72,7 @@ impl StandIn {
         });
         Ok(Self {
             addr,
-            counters,
+            controls,
             task,
         })
     }
@@ -70,17 +82,7 @@ impl StandIn {
         format!("http://{}", self.addr)
     }
 
-    /// Requests received so far, throttled ones included.
-    pub fn requests(&self) -> usize {
-        self.counters.requests.load(Ordering::SeqCst)
-    }
-
-    /// Answers requests with 429 ThrottlingException until `n` requests (counted from the
-    /// start) have been received; `usize::MAX` throttles for ever.
-    pub fn throttle_first(&self, n: usize) {
-        self.counters.requests.store(0, Ordering::SeqCst);
-        self.counters.throttle_first.store(n, Ordering::SeqCst);
-    }
+    chat_controls!();
 }
 
 impl Drop for StandIn {
@@ -128,22 +130,14 @@ fn error(status: StatusCode, kind: &'static str, message: &str) -> Response {
 }
 
 async fn invoke(
-    State(counters): State<Arc<Counters>>,
+    State(controls): State<Arc<Controls>>,
     Path(model_id): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let n = counters.requests.fetch_add(1, Ordering::SeqCst);
-    let signed = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256 Credential="));
-    if !signed {
-        return error(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            "the request is not signed",
-        );
+    let throttled = controls.arrive();
+    if let Some(refused) = unsigned(&headers) {
+        return refused;
     }
     if model_id != MODEL_ID {
         return error(
@@ -152,12 +146,11 @@ async fn invoke(
             "Could not resolve the foundation model from the provided model identifier.",
         );
     }
-    if n < counters.throttle_first.load(Ordering::SeqCst) {
-        return error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "ThrottlingException",
-            "Too many requests, please wait before trying again.",
-        );
+    if throttled {
+        return throttling();
+    }
+    if controls.is_failing(&model_id) {
+        return internal_error();
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(
@@ -186,4 +179,219 @@ async fn invoke(
         "inputTextTokenCount": text.split_whitespace().count(),
     }))
     .into_response()
+}
+
+fn unsigned(headers: &HeaderMap) -> Option<Response> {
+    let signed = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256 Credential="));
+    (!signed).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            "the request is not signed",
+        )
+    })
+}
+
+fn throttling() -> Response {
+    error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "ThrottlingException",
+        "Too many requests, please wait before trying again.",
+    )
+}
+
+fn internal_error() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalServerException",
+        "The server encountered an internal error while processing the request.",
+    )
+}
+
+/// A Converse request the stand-in accepts.
+struct Conversation {
+    system: String,
+    user: String,
+    max_tokens: Option<u64>,
+}
+
+/// Reads and checks a Converse / ConverseStream request as Bedrock would, or the error to
+/// send (after the request was counted, signed, throttled or failed as the test asked).
+fn conversation(
+    controls: &Controls,
+    model_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Conversation, Box<Response>> {
+    let throttled = controls.arrive();
+    if let Some(refused) = unsigned(headers) {
+        return Err(Box::new(refused));
+    }
+    if throttled {
+        return Err(Box::new(throttling()));
+    }
+    if controls.is_failing(model_id) {
+        return Err(Box::new(internal_error()));
+    }
+    let invalid = |message: &str| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            message,
+        ))
+    };
+    if model_id.contains("embed") {
+        return Err(invalid(
+            "The provided model doesn't support the Converse operation.",
+        ));
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return Err(invalid("Malformed input request"));
+    };
+    let texts = |blocks: &Value| -> String {
+        blocks
+            .as_array()
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .filter_map(|b| b["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    };
+    let system = texts(&request["system"]);
+    let messages = request["messages"].as_array().cloned().unwrap_or_default();
+    let Some(last) = messages.last() else {
+        return Err(invalid("A conversation must start with a user message."));
+    };
+    let user = texts(&last["content"]);
+    if last["role"] != "user" || user.trim().is_empty() {
+        return Err(invalid(
+            "The last message must be a user message with non-blank text content.",
+        ));
+    }
+    let inference = &request["inferenceConfig"];
+    let max_tokens = inference["maxTokens"].as_u64();
+    if max_tokens == Some(0) {
+        return Err(invalid("maxTokens must be at least 1."));
+    }
+    if let Some(t) = inference["temperature"].as_f64()
+        && !(0.0..=1.0).contains(&t)
+    {
+        return Err(invalid("temperature must be between 0 and 1."));
+    }
+    Ok(Conversation {
+        system,
+        user,
+        max_tokens,
+    })
+}
+
+impl Conversation {
+    /// The answer, its stop reason, and the usage.
+    fn answer(&self) -> (String, &'static str, Value) {
+        let (answer, cut) = limit(grounded_answer(&self.user), self.max_tokens);
+        let input = count_words(&self.system) + count_words(&self.user);
+        let output = count_words(&answer);
+        let usage = json!({
+            "inputTokens": input,
+            "outputTokens": output,
+            "totalTokens": input + output,
+        });
+        (answer, if cut { "max_tokens" } else { "end_turn" }, usage)
+    }
+}
+
+async fn converse(
+    State(controls): State<Arc<Controls>>,
+    Path(model_id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let conversation = match conversation(&controls, &model_id, &headers, &body) {
+        Ok(c) => c,
+        Err(refused) => return *refused,
+    };
+    let (answer, stop_reason, usage) = conversation.answer();
+    Json(json!({
+        "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
+        "stopReason": stop_reason,
+        "usage": usage,
+        "metrics": {"latencyMs": 1},
+    }))
+    .into_response()
+}
+
+/// One event-stream message of type `event_type`, as Bedrock frames it.
+fn event_frame(event_type: &'static str, payload: &Value) -> Vec<u8> {
+    let message = Message::new(payload.to_string().into_bytes())
+        .add_header(Header::new(
+            ":event-type",
+            HeaderValue::String(event_type.into()),
+        ))
+        .add_header(Header::new(
+            ":content-type",
+            HeaderValue::String("application/json".into()),
+        ))
+        .add_header(Header::new(
+            ":message-type",
+            HeaderValue::String("event".into()),
+        ));
+    let mut frame = Vec::new();
+    // Writing fails only for headers or payloads beyond the format's limits (16 MiB).
+    if let Err(e) = aws_smithy_eventstream::frame::write_message_to(&message, &mut frame) {
+        eprintln!("bedrock stand-in: cannot frame {event_type}: {e}");
+    }
+    frame
+}
+
+async fn converse_stream(
+    State(controls): State<Arc<Controls>>,
+    Path(model_id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let conversation = match conversation(&controls, &model_id, &headers, &body) {
+        Ok(c) => c,
+        Err(refused) => return *refused,
+    };
+    let (answer, stop_reason, usage) = conversation.answer();
+    // (is a token, frame): tokens are paced by `delay_per_token`.
+    let mut frames = vec![(
+        false,
+        event_frame("messageStart", &json!({"role": "assistant"})),
+    )];
+    for delta in deltas(&answer) {
+        frames.push((
+            true,
+            event_frame(
+                "contentBlockDelta",
+                &json!({"contentBlockIndex": 0, "delta": {"text": delta}}),
+            ),
+        ));
+    }
+    frames.push((
+        false,
+        event_frame("contentBlockStop", &json!({"contentBlockIndex": 0})),
+    ));
+    frames.push((
+        false,
+        event_frame("messageStop", &json!({"stopReason": stop_reason})),
+    ));
+    frames.push((
+        false,
+        event_frame(
+            "metadata",
+            &json!({"usage": usage, "metrics": {"latencyMs": 1}}),
+        ),
+    ));
+    (
+        [(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")],
+        paced_body(frames, controls),
+    )
+        .into_response()
 }
