@@ -449,7 +449,7 @@ impl Router {
         if !written.streamed {
             stream_whole(sink, &text).await?;
         }
-        let citations = writer::citations(&text, hits);
+        let citations = writer::citations(&text, hits, guardrails.mask_pii);
         let cost_usd =
             self.settings
                 .cost_usd(&written.model, written.input_tokens, written.output_tokens);

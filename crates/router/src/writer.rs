@@ -238,8 +238,8 @@ pub async fn generate(
 
 /// The citations of the passages an answer cites by `[n]` (numbers are the passages'
 /// positions in the context, so they match the text), in order of first citation.
-/// Marks naming no passage are ignored.
-pub fn citations(text: &str, hits: &[ScoredChunk]) -> Vec<Citation> {
+/// Marks naming no passage are ignored. Snippets are PII-masked when `mask` is on.
+pub fn citations(text: &str, hits: &[ScoredChunk], mask: bool) -> Vec<Citation> {
     cited_numbers(text)
         .into_iter()
         .filter_map(|n| {
@@ -250,7 +250,11 @@ pub fn citations(text: &str, hits: &[ScoredChunk]) -> Vec<Citation> {
                 title: chunk.title.clone(),
                 chunk_index: chunk.chunk_index,
                 score: hit.score,
-                snippet: snippet(&chunk.text),
+                snippet: if mask {
+                    snippet(&mask_pii_cow(&chunk.text))
+                } else {
+                    snippet(&chunk.text)
+                },
                 domain: chunk.domain.clone(),
                 page: chunk.page,
                 number: u32::try_from(n).unwrap_or(u32::MAX),
