@@ -35,7 +35,7 @@ lint:
 # The Redis cache's tests need a Redis: the one on 127.0.0.1:6379, or one started for them.
 # The S3 and SQS backends' tests need an AWS emulator: moto, installed and started for them.
 unit:
-	scripts/with-redis.sh scripts/with-aws.sh $(CARGO) test --workspace
+	scripts/with-redis.sh scripts/with-aws.sh scripts/with-postgres.sh $(CARGO) test --workspace
 
 ## The five services as five processes on the cluster backends (S3 and SQS on moto, Qdrant
 ## and Bedrock stand-ins, Redis), until Ctrl-C; `cluster-test` runs the end-to-end test on them.

@@ -5,8 +5,8 @@
 #
 # Uses, in order: $RAG_TEST_POSTGRES_URL if set; a PostgreSQL already answering on
 # 127.0.0.1:5432 (as user postgres, else root, else $USER, trusted without a password);
-# otherwise starts a throwaway cluster (initdb + postgres, from PATH or
-# /usr/lib/postgresql/*/bin) in a temporary directory on a free loopback port, exports
+# otherwise starts a throwaway cluster (initdb + postgres, from PATH, /usr/lib/postgresql/*/bin,
+# or the PyPI package pgserver installed into .cache/pgserver) in a temporary directory on a free loopback port, exports
 # RAG_TEST_POSTGRES_URL for the command, and stops and removes the cluster afterwards.
 # Tests isolate themselves in schemas of their own, so a shared server is fine.
 set -euo pipefail
@@ -63,6 +63,18 @@ else
             break
         fi
     done < <(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r)
+fi
+if [[ -z "$bindir" ]]; then
+    # No PostgreSQL installed: the PyPI package pgserver carries its binaries (~11 MB).
+    root="$(cd "$(dirname "$0")/.." && pwd)"
+    target="${RAG_PGSERVER_DIR:-$root/.cache/pgserver}"
+    if [[ ! -x "$target/pgserver/pginstall/bin/postgres" ]]; then
+        echo "with-postgres: installing PostgreSQL binaries from PyPI (pgserver==0.1.4) into $target" >&2
+        python3 -m pip install --quiet --no-deps --target "$target" pgserver==0.1.4 >&2 || true
+    fi
+    if [[ -x "$target/pgserver/pginstall/bin/postgres" ]]; then
+        bindir="$target/pgserver/pginstall/bin"
+    fi
 fi
 if [[ -z "$bindir" ]]; then
     echo "with-postgres: no PostgreSQL on 127.0.0.1:5432 and no initdb/postgres to start one." >&2

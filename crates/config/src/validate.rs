@@ -358,13 +358,13 @@ impl Settings {
                 ));
             }
         }
-        if let FeedbackSettings::Postgres { url } = &self.feedback {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(invalid(
-                    "feedback.url",
-                    "must start with postgres:// or postgresql://",
-                ));
-            }
+        if let FeedbackSettings::Postgres { url } = &self.feedback
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "feedback.url",
+                "must start with postgres:// or postgresql://",
+            ));
         }
         Ok(())
     }

@@ -271,32 +271,31 @@ impl Router {
         let exact_key = scope
             .as_deref()
             .map(|scope| format!("answer:{scope}:{}", question_hash(question)));
-        if let Some(key) = &exact_key {
-            if let Some(response) = self.cached(key, CacheStatus::Exact).await {
-                count(&self.counters.exact_hits);
-                stream_whole(sink, &response.answer).await?;
-                return Ok(Made {
-                    response,
-                    decision,
-                    cache_key: exact_key,
-                });
-            }
+        if let Some(key) = &exact_key
+            && let Some(response) = self.cached(key, CacheStatus::Exact).await
+        {
+            count(&self.counters.exact_hits);
+            stream_whole(sink, &response.answer).await?;
+            return Ok(Made {
+                response,
+                decision,
+                cache_key: exact_key,
+            });
         }
 
         let embedding = self.embed(question).await?;
-        if let Some(scope) = &scope {
-            if let Some((key, response)) = self
+        if let Some(scope) = &scope
+            && let Some((key, response)) = self
                 .semantic_hit(scope, &request.domain, &embedding.values)
                 .await
-            {
-                count(&self.counters.semantic_hits);
-                stream_whole(sink, &response.answer).await?;
-                return Ok(Made {
-                    response,
-                    decision,
-                    cache_key: Some(key),
-                });
-            }
+        {
+            count(&self.counters.semantic_hits);
+            stream_whole(sink, &response.answer).await?;
+            return Ok(Made {
+                response,
+                decision,
+                cache_key: Some(key),
+            });
         }
         count(&self.counters.misses);
 
@@ -663,14 +662,14 @@ impl Router {
             .await
             .map_err(feedback_error)?;
         let mut evicted = false;
-        if rating == Rating::Down {
-            if let (Some(cache), Some(key)) = (&self.cache, &record.cache_key) {
-                match cache.delete(key).await {
-                    Ok(()) => evicted = true,
-                    Err(e) => {
-                        count(&self.counters.cache_errors);
-                        tracing::warn!(error = %e, "disliked answer not evicted from the cache");
-                    }
+        if rating == Rating::Down
+            && let (Some(cache), Some(key)) = (&self.cache, &record.cache_key)
+        {
+            match cache.delete(key).await {
+                Ok(()) => evicted = true,
+                Err(e) => {
+                    count(&self.counters.cache_errors);
+                    tracing::warn!(error = %e, "disliked answer not evicted from the cache");
                 }
             }
         }
