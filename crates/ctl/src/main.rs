@@ -1,6 +1,6 @@
 //! `ragctl`: the command line of llmops-rag-pipeline. `ragctl up` runs the whole system in
 //! one process on the embedded backends; `ragctl load` bulk-loads documents; `ragctl reindex` rebuilds the indexes; `ragctl eval`
-//! measures retrieval quality.
+//! measures retrieval quality; `ragctl feedback routing` reads the users' ratings.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 mod aws_setup;
 mod eval;
+mod feedback;
 mod load;
 mod reindex;
 
@@ -59,6 +60,16 @@ enum Command {
     /// Measure quality on public benchmarks.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// What users' ratings of answers say.
+    #[command(subcommand)]
+    Feedback(FeedbackCommand),
+}
+
+#[derive(Subcommand)]
+enum FeedbackCommand {
+    /// Thumbs-down shares per tier and per question feature, and the routing-threshold
+    /// change the ratings support.
+    Routing(feedback::RoutingArgs),
 }
 
 #[derive(Subcommand)]
@@ -93,6 +104,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Reindex(args) => reindex::run(settings, args).await,
         Command::AwsSetup => aws_setup::run(settings).await,
         Command::Eval(EvalCommand::Retrieval(args)) => eval::retrieval(settings, args).await,
+        Command::Feedback(FeedbackCommand::Routing(args)) => {
+            feedback::routing(settings, args).await
+        }
     }
 }
 
