@@ -87,11 +87,13 @@ async fn stream_times(client: &Client, question: &str, domain: &str) -> anyhow::
         .await?;
     let mut first = None;
     let mut buffer = String::new();
+    let mut seen = String::new();
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
         buffer.push_str(&String::from_utf8_lossy(&chunk?));
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
+            seen.push_str(&block);
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             if block.contains("event: token") && first.is_none() {
                 first = Some(ms);
@@ -104,7 +106,7 @@ async fn stream_times(client: &Client, question: &str, domain: &str) -> anyhow::
             }
         }
     }
-    anyhow::bail!("the stream ended without a done event")
+    anyhow::bail!("the stream for {question:?} ended without a done event: {seen}{buffer}")
 }
 
 #[tokio::main]

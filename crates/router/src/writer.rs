@@ -313,16 +313,41 @@ pub fn stream_pieces(answer: &str) -> Vec<String> {
     pieces
 }
 
-/// Bytes of streamed text held back so that PII split across deltas is masked whole: more
-/// than the longest masked form (an IBAN with spaces, 42 characters).
-const HOLD_BACK: usize = 48;
-
-/// Masks PII in text that arrives in pieces: releases text only once no PII match can still
-/// grow into it, cutting at whitespace outside any match.
+/// Masks PII in text that arrives in pieces. Holds back only the tail that a PII match could
+/// still grow from: the unfinished last word, and before it the words that could be part of
+/// a phone number, a card number or an IBAN (words with a digit or `+`, `(`, `)`, and
+/// upper-case groups such as an IBAN's `WEST`). Everything before is masked and released, so
+/// ordinary prose streams word by word.
 #[derive(Debug)]
 pub struct MaskingStream {
     buffer: String,
     mask: bool,
+}
+
+/// Whether `word` could belong to a phone, card or IBAN match that is still being written.
+fn could_continue_pii(word: &str) -> bool {
+    word.chars()
+        .any(|c| c.is_ascii_digit() || matches!(c, '+' | '(' | ')'))
+        || (word.len() <= 4 && word.chars().all(|c| c.is_ascii_uppercase()))
+}
+
+/// Where the held-back tail of `buffer` starts (a whitespace position, or 0).
+fn pending_start(buffer: &str) -> usize {
+    let Some(mut start) = buffer.rfind(char::is_whitespace) else {
+        return 0;
+    };
+    loop {
+        let before = buffer[..start].trim_end();
+        let word_start = before.rfind(char::is_whitespace).unwrap_or(0);
+        let word = before[word_start..].trim();
+        if word.is_empty() || !could_continue_pii(word) {
+            return start;
+        }
+        start = word_start;
+        if start == 0 {
+            return 0;
+        }
+    }
 }
 
 impl MaskingStream {
@@ -339,21 +364,15 @@ impl MaskingStream {
         if !self.mask {
             return std::mem::take(&mut self.buffer);
         }
-        let Some(limit) = self.buffer.len().checked_sub(HOLD_BACK) else {
-            return String::new();
-        };
-        let Some(mut cut) = self.buffer[..limit]
-            .char_indices()
-            .rev()
-            .find(|(_, c)| c.is_whitespace())
-            .map(|(i, _)| i)
-        else {
-            return String::new();
-        };
+        let mut cut = pending_start(&self.buffer);
+        // A match reaching over the cut (one the rule above did not foresee) is held whole.
         for m in find_pii(&self.buffer) {
             if m.start < cut && cut < m.end {
                 cut = m.start;
             }
+        }
+        if cut == 0 {
+            return String::new();
         }
         let head: String = self.buffer.drain(..cut).collect();
         mask_pii_cow(&head).into_owned()
@@ -404,8 +423,9 @@ mod tests {
     /// PII split over many deltas is masked whole, and everything else arrives unchanged.
     #[test]
     fn streamed_pii_is_masked_whatever_the_split() {
-        let text = "Write to jane.doe@example.com or call +44 20 7946 0958 today. \
-                    Card 4111 1111 1111 1111 is on file; IBAN GB82 WEST 1234 5698 7654 32 too.";
+        let text = "Write to jane.doe@example.com — or call +44 20 7946 0958 today in Zürich. \
+                    Card 4111 1111 1111 1111 is on file; IBAN GB82 WEST 1234 5698 7654 32 too. \
+                    Ünïcödé — “quoted” 日本語のテキスト — ends here.";
         let expected = rag_guardrails::mask_pii(text).text;
         for size in [1, 2, 3, 5, 8, 13, 40, 200] {
             let mut masker = MaskingStream::new(true);
@@ -422,18 +442,18 @@ mod tests {
 
     #[test]
     fn text_is_released_while_streaming() {
+        let prose = "the quick brown fox jumps over the lazy dog ".repeat(10);
         let mut masker = MaskingStream::new(true);
         let mut released = 0;
-        for word in "the quick brown fox jumps over the lazy dog "
-            .repeat(10)
-            .split_inclusive(' ')
-        {
+        for word in prose.split_inclusive(' ') {
             released += masker.push(word).len();
         }
-        assert!(
-            released > 300,
-            "only {released} bytes released before the end"
-        );
+        assert_eq!(released, prose.len() - 1, "prose streams word by word");
+        // Digits are held until it is clear they are not PII, then masked whole.
+        let mut masker = MaskingStream::new(true);
+        assert_eq!(masker.push("call +44 20 "), "call");
+        assert_eq!(masker.push("7946 0958"), "");
+        assert_eq!(masker.push(" now "), " [PHONE] now");
         let mut off = MaskingStream::new(false);
         assert_eq!(off.push("a@b.co "), "a@b.co ");
     }
