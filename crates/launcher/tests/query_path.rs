@@ -455,3 +455,35 @@ async fn personal_data_is_masked_in_answers() -> anyhow::Result<()> {
     system.shutdown().await;
     Ok(())
 }
+
+/// A cache that cannot be reached is skipped: every question is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answers_go_on_when_redis_is_down() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut settings = settings(dir.path());
+    settings.cache.backend = rag_config::CacheBackend::Redis {
+        url: "redis://127.0.0.1:1".into(),
+        pool_size: 1,
+        command_timeout_ms: 100,
+        key_prefix: "rag-test:".into(),
+    };
+    let system = start(settings).await?;
+    let client = Client::new(&system);
+    let (status, _) = client
+        .upload(
+            "hr",
+            "canteen.md",
+            b"# Canteen\n\nThe canteen opens at 8:00 and closes at 15:00 on working days.\n"
+                .to_vec(),
+        )
+        .await?;
+    assert_eq!(status, 202);
+    client.wait_indexed(1, Duration::from_secs(120)).await?;
+    for _ in 0..3 {
+        let answer = ask(&client, "When does the canteen open?", "hr").await;
+        assert_eq!(answer["cache"], "miss", "{answer}");
+        assert_eq!(answer["grounded"], true, "{answer}");
+    }
+    system.shutdown().await;
+    Ok(())
+}
