@@ -162,6 +162,9 @@ pub struct TelemetrySettings {
     pub log_format: LogFormat,
     /// A `tracing_subscriber::EnvFilter` directive; `RUST_LOG` wins when set.
     pub log_filter: String,
+    /// Where a service in a process of its own serves `GET /metrics` (the gateway serves it
+    /// on its API port anyway). Unset: not served.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for TelemetrySettings {
@@ -171,6 +174,7 @@ impl Default for TelemetrySettings {
             // qdrant-edge logs start-up internals at WARN, and tantivy every commit at INFO,
             // which say nothing to an operator.
             log_filter: "info,qdrant_edge=error,tantivy=warn".into(),
+            metrics_listen: None,
         }
     }
 }

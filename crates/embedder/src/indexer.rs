@@ -144,13 +144,19 @@ impl Indexer {
             .collect();
         let texts: Vec<String> = chunks.iter().map(ChunkRecord::embedding_text).collect();
         let mut vectors = Vec::with_capacity(texts.len());
+        let metrics = rag_telemetry::metrics::metrics();
         for group in texts.chunks(TEXTS_PER_MODEL_CALL) {
+            let started = std::time::Instant::now();
             vectors.extend(
                 self.model
                     .embed(group)
                     .await
                     .map_err(|e| format!("embedding: {e}"))?,
             );
+            metrics
+                .embedding_duration
+                .observe(started.elapsed().as_secs_f64());
+            metrics.embedding_batch_size.observe(group.len() as f64);
         }
         if vectors.len() != chunks.len() {
             return Err(format!(
@@ -176,6 +182,7 @@ impl Indexer {
             .await
             .map_err(|e| format!("keyword index: {e}"))?;
         crash_point("embedder.after_keyword_upsert");
+        metrics.chunks_indexed.inc_by(texts.len() as u64);
         tracing::debug!(chunks = texts.len(), "chunks written to both indexes");
         Ok(())
     }
@@ -198,6 +205,7 @@ impl Indexer {
         if complete {
             self.publish_version(&job.tenant, job.id, job.version)
                 .await?;
+            rag_telemetry::metrics::metrics().document("indexed");
         }
         Ok(complete)
     }

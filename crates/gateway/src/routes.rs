@@ -52,8 +52,10 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/v1/domains", get(domains))
         .route("/v1/feedback", post(feedback))
         .route("/v1/feedback/summary", get(feedback_summary))
+        .route("/metrics", get(metrics))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .route_layer(axum::middleware::from_fn(track))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(header.clone()))
@@ -481,6 +483,48 @@ async fn domains(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({
         "domains": domains.iter().map(|d| json!({ "name": d.name, "description": d.description, "default_tier": d.default_tier })).collect::<Vec<_>>()
     })))
+}
+
+/// Counts each routed request by method, route pattern and status, and times it.
+async fn track(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use rag_telemetry::metrics::{HttpLabels, RouteLabels, metrics};
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let m = metrics();
+    m.http_in_flight.inc();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    m.http_in_flight.dec();
+    m.http_request_duration
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    m.http_requests
+        .get_or_create(&HttpLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// `GET /metrics`: this process's metrics in the OpenMetrics text format.
+async fn metrics() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            rag_telemetry::metrics::CONTENT_TYPE,
+        )],
+        rag_telemetry::metrics::render(),
+    )
+        .into_response()
 }
 
 async fn live() -> Json<Value> {

@@ -210,6 +210,7 @@ impl Worker {
         {
             return Outcome::Retry(format!("catalog: {e}"));
         }
+        rag_telemetry::metrics::metrics().document("failed");
         Outcome::Poison(reason)
     }
 

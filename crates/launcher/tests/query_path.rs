@@ -216,8 +216,46 @@ async fn cache_scopes_guardrails_and_feedback() -> anyhow::Result<()> {
         .await?;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "rating", "{body}");
+
+    // The metrics saw it all (the registry is the process's: other tests add to it too).
+    let metrics = metrics_text(&client).await;
+    for expected in [
+        "rag_cache_lookups_total{result=\"exact_hit\"}",
+        "rag_cache_lookups_total{result=\"semantic_hit\"}",
+        "rag_cache_lookups_total{result=\"miss\"}",
+        "rag_http_requests_total{method=\"POST\",route=\"/v1/query\",status=\"200\"}",
+        "rag_http_requests_total{method=\"POST\",route=\"/v1/feedback\",status=\"404\"}",
+        "rag_answer_duration_seconds_count{cache=\"semantic\",tier=\"light\"}",
+        "rag_refusals_total ",
+        "rag_documents_total{outcome=\"indexed\"}",
+        "rag_chunks_indexed_total ",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from\n{metrics}"
+        );
+    }
     system.shutdown().await;
     Ok(())
+}
+
+async fn metrics_text(client: &Client) -> String {
+    let response = client
+        .http
+        .get(format!("{}/metrics", client.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    response.text().await.unwrap()
 }
 
 /// The light tier on an OpenAI-compatible server, the strong one on Bedrock (Nova Pro).
@@ -424,6 +462,20 @@ async fn model_writers_stream_fall_back_and_cancel() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 503, "{body}");
+
+    let metrics = metrics_text(&client).await;
+    for expected in [
+        "rag_cost_usd_total{model=\"amazon.nova-pro-v1:0\"}",
+        "rag_tokens_total{model=\"local-llm\",prompt_version=\"answer/v",
+        "rag_generation_fallbacks_total ",
+        "rag_generation_duration_seconds_count{model=\"local-llm\"}",
+        "rag_time_to_first_token_seconds_count ",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from\n{metrics}"
+        );
+    }
     system.shutdown().await;
     Ok(())
 }

@@ -77,6 +77,12 @@ pub async fn consume_batches<F, Fut>(
         if deliveries.is_empty() {
             continue;
         }
+        rag_telemetry::metrics::metrics()
+            .queue_messages
+            .get_or_create(&rag_telemetry::metrics::QueueLabels {
+                queue: queue.name().to_owned(),
+            })
+            .inc_by(deliveries.len() as u64);
         // Kept to settle each message afterwards (dead-lettering may re-send the body).
         let received = deliveries.clone();
         let mut outcomes = keep_invisible(queue.as_ref(), &received, handle(deliveries))
@@ -154,6 +160,12 @@ async fn settle(queue: &dyn Queue, delivery: &Delivery, outcome: Outcome) {
         Outcome::Done => queue.ack(receipt).await,
         Outcome::Poison(reason) => {
             tracing::warn!(queue = name, message_id = id, %reason, "message dead-lettered");
+            rag_telemetry::metrics::metrics()
+                .dead_lettered
+                .get_or_create(&rag_telemetry::metrics::QueueLabels {
+                    queue: name.to_owned(),
+                })
+                .inc();
             queue.dead_letter(delivery, &reason).await
         }
         Outcome::Retry(reason) => {

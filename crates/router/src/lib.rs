@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
@@ -34,6 +34,7 @@ use rag_proto::{
     FeedbackRequest, FeedbackResponse, FeedbackSummary, FeedbackSummaryRequest, ListDomainsRequest,
     ListDomainsResponse, ScoredChunk, SearchRequest, TokenDelta, Usage, answer_event,
 };
+use rag_telemetry::metrics::{AnswerLabels, ModelLabels, RoutingLabels, TokenLabels, metrics};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -78,38 +79,34 @@ pub async fn run(
     Ok(())
 }
 
-/// Where streamed text goes: the gRPC stream of an `Answer` call, or nowhere.
-pub type Sink<'a> = Option<&'a mpsc::Sender<Result<AnswerEvent, Status>>>;
+/// The gRPC stream of an `Answer` call, which streamed text goes to.
+#[derive(Debug)]
+pub struct TokenSink {
+    tx: mpsc::Sender<Result<AnswerEvent, Status>>,
+    started: Instant,
+    first_sent: AtomicBool,
+}
+
+/// Where streamed text goes: a token stream, or nowhere.
+pub type Sink<'a> = Option<&'a TokenSink>;
 
 /// Sends `text` as a token event. Fails when the client went away, which stops the answer
 /// (and so the model call) upstream.
 pub(crate) async fn emit(sink: Sink<'_>, text: String) -> Result<(), ServiceError> {
-    let Some(tx) = sink else { return Ok(()) };
+    let Some(sink) = sink else { return Ok(()) };
     let event = AnswerEvent {
         event: Some(answer_event::Event::Token(TokenDelta { text })),
     };
-    tx.send(Ok(event))
+    sink.tx
+        .send(Ok(event))
         .await
-        .map_err(|_| ServiceError::unavailable("the client went away"))
-}
-
-/// Counts of what the query path did, for the logs and (later) the metrics endpoint.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub exact_hits: AtomicU64,
-    pub semantic_hits: AtomicU64,
-    pub misses: AtomicU64,
-    /// Cache commands that failed; the request went on without the cache.
-    pub cache_errors: AtomicU64,
-    pub refusals: AtomicU64,
-    pub fallbacks: AtomicU64,
-    /// Instruction-like sentences removed from retrieved chunks.
-    pub injections_removed: AtomicU64,
-    pub feedback_errors: AtomicU64,
-}
-
-fn count(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+        .map_err(|_| ServiceError::unavailable("the client went away"))?;
+    if !sink.first_sent.swap(true, Ordering::Relaxed) {
+        metrics()
+            .time_to_first_token
+            .observe(sink.started.elapsed().as_secs_f64());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -125,7 +122,6 @@ pub struct Router {
     /// Denied topics by domain ("" for questions asked in no domain).
     topics: Arc<HashMap<String, TopicPolicy>>,
     feedback: Arc<dyn FeedbackStore>,
-    counters: Arc<Counters>,
 }
 
 /// Where an answer came from.
@@ -160,13 +156,8 @@ impl Router {
             writers: Arc::new(Writers::from_settings(settings)?),
             topics: Arc::new(topic_policies(settings)?),
             feedback: rag_backends::feedback_store(settings)?,
-            counters: Arc::default(),
             settings: Arc::new(settings.clone()),
         })
-    }
-
-    pub fn counters(&self) -> &Counters {
-        &self.counters
     }
 
     fn validate(&self, request: &AnswerRequest) -> Result<(), ServiceError> {
@@ -233,6 +224,7 @@ impl Router {
         let mut made = self.make(&request, &query_id, sink).await?;
         made.response.query_id = query_id;
         made.response.latency_ms = elapsed_ms(started);
+        observe(&request, &made.response, started);
         self.record(&request, &made).await;
         Ok(made.response)
     }
@@ -249,7 +241,7 @@ impl Router {
 
         // Topic boundaries first: a refused question costs nothing and is not cached.
         if let Some(topic) = self.denied_topic(&request.domain, question) {
-            count(&self.counters.refusals);
+            metrics().refusals.inc();
             let response = AnswerResponse {
                 answer: rag_guardrails::refusal(topic),
                 model: "guardrail".into(),
@@ -274,7 +266,7 @@ impl Router {
         if let Some(key) = &exact_key
             && let Some(response) = self.cached(key, CacheStatus::Exact).await
         {
-            count(&self.counters.exact_hits);
+            metrics().cache_lookup("exact_hit");
             stream_whole(sink, &response.answer).await?;
             return Ok(Made {
                 response,
@@ -289,7 +281,7 @@ impl Router {
                 .semantic_hit(scope, &request.domain, &embedding.values)
                 .await
         {
-            count(&self.counters.semantic_hits);
+            metrics().cache_lookup("semantic_hit");
             stream_whole(sink, &response.answer).await?;
             return Ok(Made {
                 response,
@@ -297,13 +289,16 @@ impl Router {
                 cache_key: Some(key),
             });
         }
-        count(&self.counters.misses);
+        if scope.is_some() {
+            metrics().cache_lookup("miss");
+        }
 
         let top_k = if request.top_k == 0 {
             self.settings.router.top_k
         } else {
             request.top_k
         };
+        let retrieval = Instant::now();
         let hits = self
             .retriever
             .clone()
@@ -321,10 +316,20 @@ impl Router {
             .map_err(ServiceError::from)?
             .into_inner()
             .hits;
+        metrics()
+            .retrieval_duration
+            .observe(retrieval.elapsed().as_secs_f64());
 
+        let writing = Instant::now();
         let mut response = self
             .write(question, &hits, &decision, query_id, sink)
             .await?;
+        metrics()
+            .generation_duration
+            .get_or_create(&ModelLabels {
+                model: response.model.clone(),
+            })
+            .observe(writing.elapsed().as_secs_f64());
         response.cache = CacheStatus::Miss.into();
 
         if let (Some(cache), Some(key), Some(scope)) = (&self.cache, &exact_key, &scope) {
@@ -336,7 +341,7 @@ impl Router {
                     .await
             };
             if let Err(e) = stored.await {
-                count(&self.counters.cache_errors);
+                metrics().cache_lookup("error");
                 tracing::warn!(error = %e, "cache store failed");
             }
         }
@@ -362,9 +367,7 @@ impl Router {
         let hits = &hits[..hits.len().min(writers.settings.max_context_passages)];
         let (texts, removed) = writer::passages(hits, hits.len(), guardrails.screen_injections);
         if removed > 0 {
-            self.counters
-                .injections_removed
-                .fetch_add(removed as u64, Ordering::Relaxed);
+            metrics().injections_removed.inc_by(removed as u64);
             tracing::info!(
                 removed,
                 "instruction-like text removed from retrieved chunks"
@@ -411,7 +414,7 @@ impl Router {
                             if !fallback {
                                 return Err(model_failed(&model_error));
                             }
-                            count(&self.counters.fallbacks);
+                            metrics().generation_fallbacks.inc();
                             tracing::warn!(error = %model_error, "strong model unavailable; falling back to the light tier");
                             tier = Tier::Light;
                             reasons.push(format!(
@@ -526,7 +529,7 @@ impl Router {
         let epoch = match cache.epoch(&format!("{}/{domain}", request.tenant)).await {
             Ok(epoch) => epoch,
             Err(e) => {
-                count(&self.counters.cache_errors);
+                metrics().cache_lookup("error");
                 tracing::warn!(error = %e, "cache epoch unreadable; answering without the cache");
                 return None;
             }
@@ -550,7 +553,7 @@ impl Router {
             }
             Ok(None) => None,
             Err(e) => {
-                count(&self.counters.cache_errors);
+                metrics().cache_lookup("error");
                 tracing::warn!(error = %e, "cache lookup failed; answering without it");
                 None
             }
@@ -580,7 +583,7 @@ impl Router {
         {
             Ok(hits) => hits,
             Err(e) => {
-                count(&self.counters.cache_errors);
+                metrics().cache_lookup("error");
                 tracing::warn!(error = %e, "semantic cache lookup failed; answering without it");
                 return None;
             }
@@ -634,7 +637,6 @@ impl Router {
             created_at_ms: now_ms(),
         };
         if let Err(e) = self.feedback.record_answer(&record).await {
-            count(&self.counters.feedback_errors);
             tracing::warn!(error = %e, "answer not recorded for feedback");
         }
     }
@@ -668,7 +670,7 @@ impl Router {
             match cache.delete(key).await {
                 Ok(()) => evicted = true,
                 Err(e) => {
-                    count(&self.counters.cache_errors);
+                    metrics().cache_lookup("error");
                     tracing::warn!(error = %e, "disliked answer not evicted from the cache");
                 }
             }
@@ -720,6 +722,46 @@ impl Router {
 
     async fn embed(&self, question: &str) -> Result<rag_grpc::QueryEmbedding, ServiceError> {
         rag_grpc::embed_one(&self.embedder, question, None).await
+    }
+}
+
+/// Counts an answer in the metrics: latency by cache result and tier, the routing
+/// decision, and the tokens and cost of a model call.
+fn observe(request: &AnswerRequest, response: &AnswerResponse, started: Instant) {
+    let m = metrics();
+    m.answer_duration
+        .get_or_create(&AnswerLabels {
+            cache: cache_name(response.cache()).into(),
+            tier: response.tier.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    m.routing_decisions
+        .get_or_create(&RoutingLabels {
+            tier: response.tier.clone(),
+            domain: request.domain.clone(),
+        })
+        .inc();
+    let usage = response.usage.unwrap_or_default();
+    for (direction, tokens) in [
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+    ] {
+        if tokens > 0 {
+            m.tokens
+                .get_or_create(&TokenLabels {
+                    model: response.model.clone(),
+                    prompt_version: response.prompt_version.clone(),
+                    direction: direction.into(),
+                })
+                .inc_by(u64::from(tokens));
+        }
+    }
+    if usage.cost_usd > 0.0 {
+        m.cost_usd
+            .get_or_create(&ModelLabels {
+                model: response.model.clone(),
+            })
+            .inc_by(usage.cost_usd);
     }
 }
 
@@ -829,16 +871,21 @@ impl RouterService for Router {
         self.validate(&request)?;
         let (tx, rx) = mpsc::channel(32);
         let router = self.clone();
+        let sink = TokenSink {
+            tx,
+            started: Instant::now(),
+            first_sent: AtomicBool::new(false),
+        };
         tokio::spawn(async move {
             // Tokens go out as they are written; when the client goes away a send fails,
             // which ends the answer and drops the model's stream (cancelling it upstream).
-            let event = match router.answer(request, Some(&tx)).await {
+            let event = match router.answer(request, Some(&sink)).await {
                 Ok(response) => Ok(AnswerEvent {
                     event: Some(answer_event::Event::Complete(response)),
                 }),
                 Err(e) => Err(Status::from(e)),
             };
-            let _ = tx.send(event).await;
+            let _ = sink.tx.send(event).await;
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

@@ -3,6 +3,8 @@
 //! Text logs locally, JSON in the cluster (`telemetry.log_format`); `RUST_LOG` overrides the
 //! configured filter. Metrics and trace export are added here too, never in the services.
 
+pub mod metrics;
+
 use rag_config::{LogFormat, TelemetrySettings};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;

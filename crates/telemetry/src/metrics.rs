@@ -1,0 +1,399 @@
+//! Prometheus metrics of this process: one registry, shared by every service the process
+//! runs (all five under `ragctl up`), exposed in the OpenMetrics text format by the gateway's
+//! `GET /metrics` and, for a service in a process of its own, by [`serve`] on
+//! `telemetry.metrics_listen`.
+//!
+//! Names follow Prometheus conventions: base units (`_seconds`, `_bytes`), counters end in
+//! `_total` (added by the encoder). Labels have few values each: routes are the matched
+//! patterns (`/v1/documents/{id}`), never raw paths, and models, tiers and cache results are
+//! closed sets from configuration.
+
+use std::sync::LazyLock;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The content type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AnswerLabels {
+    /// `miss`, `exact` or `semantic`.
+    pub cache: String,
+    /// `light` or `strong`.
+    pub tier: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub model: String,
+    pub prompt_version: String,
+    /// `input` or `output`.
+    pub direction: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// A cache lookup: `exact_hit`, `semantic_hit`, `miss` or `error`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoutingLabels {
+    pub tier: String,
+    pub domain: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// A document: `indexed` or `failed`; a queue message: `dead_lettered`.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub queue: String,
+}
+
+/// Buckets from 1 ms to about 33 s (doubling): fit for p50/p95/p99 of requests, retrieval
+/// and generation alike.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// Every metric of the process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_request_duration: Family<RouteLabels, Histogram>,
+    pub http_in_flight: Gauge,
+    pub answer_duration: Family<AnswerLabels, Histogram>,
+    pub time_to_first_token: Histogram,
+    pub retrieval_duration: Histogram,
+    pub generation_duration: Family<ModelLabels, Histogram>,
+    pub tokens: Family<TokenLabels, Counter>,
+    pub cost_usd: Family<ModelLabels, Counter<f64, AtomicU64>>,
+    pub cache_lookups: Family<ResultLabels, Counter>,
+    pub routing_decisions: Family<RoutingLabels, Counter>,
+    pub generation_fallbacks: Counter,
+    pub refusals: Counter,
+    pub injections_removed: Counter,
+    pub documents: Family<OutcomeLabels, Counter>,
+    pub chunks_indexed: Counter,
+    pub queue_messages: Family<QueueLabels, Counter>,
+    pub dead_lettered: Family<QueueLabels, Counter>,
+    pub embedding_batch_size: Histogram,
+    pub embedding_duration: Histogram,
+    pub resident_memory: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("rag");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            http_requests.clone(),
+        );
+        let http_request_duration =
+            Family::<RouteLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency (to the response head; a stream's body is not counted)",
+            http_request_duration.clone(),
+        );
+        let http_in_flight = Gauge::default();
+        registry.register(
+            "http_in_flight_requests",
+            "HTTP requests being handled",
+            http_in_flight.clone(),
+        );
+        let answer_duration =
+            Family::<AnswerLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        registry.register(
+            "answer_duration_seconds",
+            "Time to a whole answer, by cache result and tier",
+            answer_duration.clone(),
+        );
+        let time_to_first_token = latency();
+        registry.register(
+            "time_to_first_token_seconds",
+            "Time from a streamed question to its first token",
+            time_to_first_token.clone(),
+        );
+        let retrieval_duration = latency();
+        registry.register(
+            "retrieval_duration_seconds",
+            "Hybrid retrieval latency as the router sees it",
+            retrieval_duration.clone(),
+        );
+        let generation_duration =
+            Family::<ModelLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        registry.register(
+            "generation_duration_seconds",
+            "Time to write an answer, by model",
+            generation_duration.clone(),
+        );
+        let tokens = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "tokens",
+            "Model tokens by model, prompt version and direction",
+            tokens.clone(),
+        );
+        let cost_usd = Family::<ModelLabels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "cost_usd",
+            "Estimated model cost in US dollars, from the price table",
+            cost_usd.clone(),
+        );
+        let cache_lookups = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Answer cache lookups by result (exact_hit, semantic_hit, miss, error)",
+            cache_lookups.clone(),
+        );
+        let routing_decisions = Family::<RoutingLabels, Counter>::default();
+        registry.register(
+            "routing_decisions",
+            "Questions routed, by tier and domain",
+            routing_decisions.clone(),
+        );
+        let generation_fallbacks = Counter::default();
+        registry.register(
+            "generation_fallbacks",
+            "Answers written by the light tier because the strong model was unavailable",
+            generation_fallbacks.clone(),
+        );
+        let refusals = Counter::default();
+        registry.register(
+            "refusals",
+            "Questions refused as a denied topic",
+            refusals.clone(),
+        );
+        let injections_removed = Counter::default();
+        registry.register(
+            "injections_removed",
+            "Instruction-like sentences removed from retrieved chunks",
+            injections_removed.clone(),
+        );
+        let documents = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "documents",
+            "Document versions by outcome (indexed, failed)",
+            documents.clone(),
+        );
+        let chunks_indexed = Counter::default();
+        registry.register(
+            "chunks_indexed",
+            "Chunks written to both indexes",
+            chunks_indexed.clone(),
+        );
+        let queue_messages = Family::<QueueLabels, Counter>::default();
+        registry.register(
+            "queue_messages_received",
+            "Queue messages received, by queue",
+            queue_messages.clone(),
+        );
+        let dead_lettered = Family::<QueueLabels, Counter>::default();
+        registry.register(
+            "queue_messages_dead_lettered",
+            "Queue messages sent to the dead-letter queue, by queue",
+            dead_lettered.clone(),
+        );
+        let embedding_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "embedding_batch_size",
+            "Texts per embedding call",
+            embedding_batch_size.clone(),
+        );
+        let embedding_duration = latency();
+        registry.register(
+            "embedding_duration_seconds",
+            "Time per embedding call",
+            embedding_duration.clone(),
+        );
+        let resident_memory = Gauge::default();
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident set size of the process",
+            resident_memory.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_request_duration,
+            http_in_flight,
+            answer_duration,
+            time_to_first_token,
+            retrieval_duration,
+            generation_duration,
+            tokens,
+            cost_usd,
+            cache_lookups,
+            routing_decisions,
+            generation_fallbacks,
+            refusals,
+            injections_removed,
+            documents,
+            chunks_indexed,
+            queue_messages,
+            dead_lettered,
+            embedding_batch_size,
+            embedding_duration,
+            resident_memory,
+        }
+    }
+
+    pub fn cache_lookup(&self, result: &str) {
+        self.cache_lookups
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn document(&self, outcome: &str) {
+        self.documents
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+}
+
+/// This process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+    &METRICS
+}
+
+/// Every metric, in the OpenMetrics text format ([`CONTENT_TYPE`]).
+pub fn render() -> String {
+    let metrics = metrics();
+    if let Some(rss) = resident_memory_bytes() {
+        metrics.resident_memory.set(rss);
+    }
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &metrics.registry) {
+        tracing::warn!(error = %e, "metrics could not be encoded");
+    }
+    out
+}
+
+/// The resident set size, from `/proc/self/statm` (Linux; `None` elsewhere).
+fn resident_memory_bytes() -> Option<i64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: i64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` resolves: for a service that runs in
+/// a process of its own (the gateway serves it on its API port).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], render())
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serves `GET /metrics` in the background on `telemetry.metrics_listen`, if set, until the
+/// process is asked to stop.
+pub async fn serve_if_configured(settings: &rag_config::TelemetrySettings) -> std::io::Result<()> {
+    let Some(addr) = settings.metrics_listen else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "metrics listening");
+    tokio::spawn(async move {
+        if let Err(e) = serve(listener, crate::shutdown_signal()).await {
+            tracing::warn!(error = %e, "metrics server stopped");
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_with_prometheus_names() {
+        metrics().cache_lookup("exact_hit");
+        metrics().document("indexed");
+        let text = render();
+        assert!(
+            text.contains("rag_cache_lookups_total{result=\"exact_hit\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rag_documents_total{outcome=\"indexed\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE rag_retrieval_duration_seconds histogram"),
+            "{text}"
+        );
+        assert!(text.contains("rag_process_resident_memory_bytes"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    /// A service in a process of its own serves the same text over HTTP.
+    #[tokio::test]
+    async fn served_over_http() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, async {
+            let _ = stopped.await;
+        }));
+        metrics().chunks_indexed.inc();
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(
+            response.contains("application/openmetrics-text"),
+            "{response}"
+        );
+        assert!(response.contains("rag_chunks_indexed_total"), "{response}");
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+}
