@@ -396,4 +396,96 @@ mod tests {
         let _ = stop.send(());
         server.await.unwrap().unwrap();
     }
+
+    /// Every family with one series, so that each appears in the rendered text.
+    fn touch_all() {
+        let m = metrics();
+        let s = String::new;
+        let _ = m.http_requests.get_or_create(&HttpLabels {
+            method: s(),
+            route: s(),
+            status: 200,
+        });
+        let _ = m.http_request_duration.get_or_create(&RouteLabels {
+            method: s(),
+            route: s(),
+        });
+        let _ = m.answer_duration.get_or_create(&AnswerLabels {
+            cache: s(),
+            tier: s(),
+        });
+        let _ = m
+            .generation_duration
+            .get_or_create(&ModelLabels { model: s() });
+        let _ = m.tokens.get_or_create(&TokenLabels {
+            model: s(),
+            prompt_version: s(),
+            direction: s(),
+        });
+        let _ = m.cost_usd.get_or_create(&ModelLabels { model: s() });
+        let _ = m.cache_lookups.get_or_create(&ResultLabels { result: s() });
+        let _ = m.routing_decisions.get_or_create(&RoutingLabels {
+            tier: s(),
+            domain: s(),
+        });
+        let _ = m.documents.get_or_create(&OutcomeLabels { outcome: s() });
+        let _ = m.queue_messages.get_or_create(&QueueLabels { queue: s() });
+        let _ = m.dead_lettered.get_or_create(&QueueLabels { queue: s() });
+    }
+
+    /// The metric names a PromQL text uses (`rag_…`, without a histogram's series suffix).
+    fn used_names(text: &str) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(at) = text[i..].find("rag_") {
+            let start = i + at;
+            let boundary = start == 0
+                || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+            let end = text[start..]
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .map_or(text.len(), |e| start + e);
+            if boundary {
+                let name = &text[start..end];
+                let base = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .unwrap_or(name);
+                names.insert(base.to_owned());
+            }
+            i = end;
+        }
+        names
+    }
+
+    /// The dashboards and alerts in `k8s/observability` use only metrics this process exports.
+    #[test]
+    fn dashboards_and_alerts_use_exported_metrics() {
+        touch_all();
+        let rendered = render();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../k8s/observability");
+        let mut checked = 0;
+        for file in ["dashboard.json", "alerts.yaml"] {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            let names = used_names(&text);
+            assert!(names.len() >= 5, "{file} uses only {names:?}");
+            for name in names {
+                // A counter `x_total` is exported as family `x` with series `x_total`.
+                let family = name.strip_suffix("_total").unwrap_or(&name);
+                assert!(
+                    rendered.contains(&format!("# TYPE {family} ")),
+                    "{file} uses {name}, which is not exported"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 15, "only {checked} metric uses checked");
+        assert_eq!(
+            used_names("rate(rag_x_total[5m]) / rag_y_bucket{le=\"1\"} not_rag_z"),
+            ["rag_x_total", "rag_y"]
+                .into_iter()
+                .map(String::from)
+                .collect()
+        );
+    }
 }
