@@ -205,7 +205,15 @@ impl Indexer {
         if complete {
             self.publish_version(&job.tenant, job.id, job.version)
                 .await?;
-            rag_telemetry::metrics::metrics().document("indexed");
+            let metrics = rag_telemetry::metrics::metrics();
+            metrics.document("indexed");
+            if job.event_time_ms > 0 {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                let lag_ms = now_ms.saturating_sub(job.event_time_ms).max(0);
+                metrics.ingestion_lag.observe(lag_ms as f64 / 1000.0);
+            }
         }
         Ok(complete)
     }
@@ -306,6 +314,8 @@ struct Upsert {
     batch_index: u32,
     batch_count: u32,
     chunks: Vec<ChunkRecord>,
+    /// When the object was created (its S3 event), in ms since the epoch; 0 unknown.
+    event_time_ms: i64,
 }
 
 #[derive(Debug)]
@@ -366,5 +376,6 @@ fn check_batch(batch: ChunkBatch) -> Result<Upsert, String> {
         batch_index: batch.batch_index,
         batch_count: batch.batch_count,
         chunks,
+        event_time_ms: batch.event_time_ms,
     })
 }

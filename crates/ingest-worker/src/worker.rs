@@ -184,6 +184,7 @@ impl Worker {
                         batch_count,
                         total_chunks: u32::try_from(total).unwrap_or(u32::MAX),
                         chunks: chunks.iter().cloned().map(Into::into).collect(),
+                        event_time_ms: event.event_time_ms,
                     })),
                     trace_context: Default::default(),
                 };

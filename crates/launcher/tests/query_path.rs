@@ -229,6 +229,9 @@ async fn cache_scopes_guardrails_and_feedback() -> anyhow::Result<()> {
         "rag_refusals_total ",
         "rag_documents_total{outcome=\"indexed\"}",
         "rag_chunks_indexed_total ",
+        "rag_ingestion_lag_seconds_count ",
+        "rag_queue_messages{queue=",
+        "rag_queue_oldest_message_age_seconds{queue=",
     ] {
         assert!(
             metrics.contains(expected),

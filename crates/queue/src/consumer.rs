@@ -56,6 +56,7 @@ pub async fn consume_batches<F, Fut>(
     F: Fn(Vec<Delivery>) -> Fut,
     Fut: Future<Output = Vec<Outcome>>,
 {
+    let gauges = tokio::spawn(report_depth(queue.clone(), stop.clone()));
     let mut backoff = Duration::from_millis(100);
     while !stop.is_cancelled() {
         let received = tokio::select! {
@@ -108,6 +109,7 @@ pub async fn consume_batches<F, Fut>(
         );
         futures::join!(acked, settled);
     }
+    gauges.abort();
 }
 
 /// Deletes the handled messages in one batch call (SQS DeleteMessageBatch).
@@ -148,6 +150,44 @@ async fn keep_invisible<F: Future>(
                     }
                 }
             }
+        }
+    }
+}
+
+/// How often a consumer reports its queue's depth to the metrics.
+const DEPTH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Reports the queue's depth and the age of its oldest message until `stop`.
+async fn report_depth(queue: Arc<dyn Queue>, stop: CancellationToken) {
+    use rag_telemetry::metrics::{QueueLabels, QueueStateLabels, metrics};
+    let name = queue.name().to_owned();
+    loop {
+        match queue.stats().await {
+            Ok(stats) => {
+                let m = metrics();
+                for (state, count) in [
+                    ("visible", stats.visible),
+                    ("in_flight", stats.in_flight),
+                    ("dead_lettered", stats.dead_lettered),
+                ] {
+                    m.queue_depth
+                        .get_or_create(&QueueStateLabels {
+                            queue: name.clone(),
+                            state: state.into(),
+                        })
+                        .set(i64::try_from(count).unwrap_or(i64::MAX));
+                }
+                m.queue_oldest_age
+                    .get_or_create(&QueueLabels {
+                        queue: name.clone(),
+                    })
+                    .set(stats.oldest_visible_age_ms.unwrap_or(0) as f64 / 1000.0);
+            }
+            Err(e) => tracing::debug!(queue = %name, error = %e, "queue depth unavailable"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(DEPTH_INTERVAL) => {}
         }
     }
 }

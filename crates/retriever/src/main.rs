@@ -7,6 +7,7 @@ async fn main() -> anyhow::Result<()> {
         &rag_config::Environment::Process,
     )?;
     rag_telemetry::init(&settings.telemetry);
+    rag_telemetry::metrics::serve_if_configured(&settings.telemetry).await?;
     let listener = tokio::net::TcpListener::bind(settings.retriever.listen).await?;
     rag_retriever::run(settings, listener, rag_telemetry::shutdown_signal()).await?;
     Ok(())

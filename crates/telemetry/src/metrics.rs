@@ -78,6 +78,13 @@ pub struct QueueLabels {
     pub queue: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueStateLabels {
+    pub queue: String,
+    /// `visible`, `in_flight` or `dead_lettered`.
+    pub state: String,
+}
+
 /// Buckets from 1 ms to about 33 s (doubling): fit for p50/p95/p99 of requests, retrieval
 /// and generation alike.
 fn latency() -> Histogram {
@@ -108,6 +115,9 @@ pub struct Metrics {
     pub dead_lettered: Family<QueueLabels, Counter>,
     pub embedding_batch_size: Histogram,
     pub embedding_duration: Histogram,
+    pub ingestion_lag: Histogram,
+    pub queue_depth: Family<QueueStateLabels, Gauge>,
+    pub queue_oldest_age: Family<QueueLabels, Gauge<f64, AtomicU64>>,
     pub resident_memory: Gauge,
 }
 
@@ -237,6 +247,24 @@ impl Metrics {
             "Time per embedding call",
             embedding_duration.clone(),
         );
+        let ingestion_lag = Histogram::new(exponential_buckets(0.1, 2.0, 16));
+        registry.register(
+            "ingestion_lag_seconds",
+            "From an object's creation (its S3 event) to its version being searchable",
+            ingestion_lag.clone(),
+        );
+        let queue_depth = Family::<QueueStateLabels, Gauge>::default();
+        registry.register(
+            "queue_messages",
+            "Messages in a queue by state (visible, in_flight, dead_lettered), polled by its consumers",
+            queue_depth.clone(),
+        );
+        let queue_oldest_age = Family::<QueueLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "queue_oldest_message_age_seconds",
+            "Age of the oldest visible message of a queue (how far behind its consumers are)",
+            queue_oldest_age.clone(),
+        );
         let resident_memory = Gauge::default();
         registry.register(
             "process_resident_memory_bytes",
@@ -265,6 +293,9 @@ impl Metrics {
             dead_lettered,
             embedding_batch_size,
             embedding_duration,
+            ingestion_lag,
+            queue_depth,
+            queue_oldest_age,
             resident_memory,
         }
     }
@@ -431,6 +462,13 @@ mod tests {
         let _ = m.documents.get_or_create(&OutcomeLabels { outcome: s() });
         let _ = m.queue_messages.get_or_create(&QueueLabels { queue: s() });
         let _ = m.dead_lettered.get_or_create(&QueueLabels { queue: s() });
+        let _ = m.queue_depth.get_or_create(&QueueStateLabels {
+            queue: s(),
+            state: s(),
+        });
+        let _ = m
+            .queue_oldest_age
+            .get_or_create(&QueueLabels { queue: s() });
     }
 
     /// The metric names a PromQL text uses (`rag_…`, without a histogram's series suffix).
