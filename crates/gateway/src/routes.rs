@@ -59,9 +59,24 @@ pub fn router(state: AppState) -> axum::Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(header.clone()))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
         .with_state(state)
+}
+
+/// The span every log line of a request carries: method, route and the request id (set by
+/// `SetRequestIdLayer` before this span is made, and returned in `x-request-id`).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| request.uri().path(), |p| p.as_str());
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route,
+        request_id = %request_id(request.headers()),
+    )
 }
 
 fn request_id(headers: &HeaderMap) -> String {

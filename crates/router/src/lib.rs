@@ -861,7 +861,7 @@ type AnswerStream = Pin<Box<dyn Stream<Item = Result<AnswerEvent, Status>> + Sen
 impl RouterService for Router {
     type AnswerStream = AnswerStream;
 
-    #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant, domain = %request.get_ref().domain))]
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id, tenant = %request.get_ref().tenant, domain = %request.get_ref().domain))]
     async fn answer(
         &self,
         request: Request<AnswerRequest>,
@@ -890,7 +890,7 @@ impl RouterService for Router {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant, domain = %request.get_ref().domain))]
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id, tenant = %request.get_ref().tenant, domain = %request.get_ref().domain))]
     async fn answer_unary(
         &self,
         request: Request<AnswerRequest>,

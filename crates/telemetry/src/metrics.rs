@@ -343,18 +343,28 @@ fn resident_memory_bytes() -> Option<i64> {
     Some(pages * 4096)
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` resolves: for a service that runs in
-/// a process of its own (the gateway serves it on its API port).
+/// Serves `GET /metrics` and `GET /health/live` on `listener` until `shutdown` resolves: for a
+/// service that runs in a process of its own (the gateway serves both on its API port).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(|| async {
-            ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], render())
-        }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/health/live",
+            axum::routing::get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    "{\"status\":\"ok\"}",
+                )
+            }),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(|| async {
+                ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], render())
+            }),
+        );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
