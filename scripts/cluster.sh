@@ -73,6 +73,18 @@ kind = "bedrock"
 dimensions = 256
 endpoint_url = "http://127.0.0.1:$bedrock"
 
+# Answers from Nova Lite (light tier) and Nova Pro (strong tier) through Converse /
+# ConverseStream on the Bedrock stand-in.
+[generation.light]
+kind = "bedrock"
+model_id = "amazon.nova-lite-v1:0"
+endpoint_url = "http://127.0.0.1:$bedrock"
+
+[generation.strong]
+kind = "bedrock"
+model_id = "amazon.nova-pro-v1:0"
+endpoint_url = "http://127.0.0.1:$bedrock"
+
 [cache.backend]
 kind = "redis"
 url = "${RAG_TEST_REDIS_URL:-redis://127.0.0.1:6379}"

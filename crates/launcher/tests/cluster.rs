@@ -63,7 +63,7 @@ async fn uploads_flow_through_s3_and_sqs_and_answers_cite_them() -> anyhow::Resu
     let system = start(settings.clone()).await?;
     let client = Client::new(&system);
 
-    let leave_id = cluster_flow::upload_ask_delete(&client).await?;
+    let leave_id = cluster_flow::upload_ask_delete(&client, "extractive-v1").await?;
 
     // The vectors are in Qdrant: the two documents left, none of the deleted one.
     let VectorStoreSettings::Qdrant { collection, .. } = &settings.vector_store else {

@@ -16,6 +16,7 @@ async fn five_processes_ingest_answer_and_delete() -> anyhow::Result<()> {
         base,
         http: reqwest::Client::new(),
     };
-    cluster_flow::upload_ask_delete(&client).await?;
+    // Light-tier answers come from Nova Lite on the Bedrock stand-in (scripts/cluster.sh).
+    cluster_flow::upload_ask_delete(&client, "amazon.nova-lite-v1:0").await?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use rag_core::DocumentId;
 use crate::support::{Client, sample_documents};
 
 /// Runs the scenario; returns the id of the document it deleted.
-pub async fn upload_ask_delete(client: &Client) -> anyhow::Result<DocumentId> {
+pub async fn upload_ask_delete(client: &Client, model: &str) -> anyhow::Result<DocumentId> {
     let wanted = [
         "annual-leave-policy.md",
         "incident-response-runbook.md",
@@ -46,6 +46,7 @@ pub async fn upload_ask_delete(client: &Client) -> anyhow::Result<DocumentId> {
         .filter_map(|c| c["document_id"].as_str())
         .collect();
     assert!(cited.contains(&leave.as_str()), "{answer}");
+    assert_eq!(answer["model"], model, "{answer}");
     let again = client
         .ask("How many vacation days do I get per year?", Some("hr"))
         .await?;
