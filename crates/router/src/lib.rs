@@ -41,6 +41,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 
 use crate::prompts::{PromptError, Prompts};
 use crate::routing::RoutingDecision;
@@ -214,8 +215,17 @@ impl Router {
         request: AnswerRequest,
         sink: Sink<'_>,
     ) -> Result<AnswerResponse, ServiceError> {
-        let started = Instant::now();
         self.validate(&request)?;
+        self.answer_valid(request, sink).await
+    }
+
+    /// [`Router::answer`] for a request already validated.
+    async fn answer_valid(
+        &self,
+        request: AnswerRequest,
+        sink: Sink<'_>,
+    ) -> Result<AnswerResponse, ServiceError> {
+        let started = Instant::now();
         let query_id = if request.request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -365,7 +375,7 @@ impl Router {
         let writers = &self.writers;
         let guardrails = &self.settings.guardrails;
         let hits = &hits[..hits.len().min(writers.settings.max_context_passages)];
-        let (texts, removed) = writer::passages(hits, hits.len(), guardrails.screen_injections);
+        let (texts, removed) = writer::passages(hits, guardrails.screen_injections);
         if removed > 0 {
             metrics().injections_removed.inc_by(removed as u64);
             tracing::info!(
@@ -876,10 +886,15 @@ impl RouterService for Router {
             started: Instant::now(),
             first_sent: AtomicBool::new(false),
         };
+        let span = tracing::Span::current();
         tokio::spawn(async move {
             // Tokens go out as they are written; when the client goes away a send fails,
             // which ends the answer and drops the model's stream (cancelling it upstream).
-            let event = match router.answer(request, Some(&sink)).await {
+            let event = match router
+                .answer_valid(request, Some(&sink))
+                .instrument(span)
+                .await
+            {
                 Ok(response) => Ok(AnswerEvent {
                     event: Some(answer_event::Event::Complete(response)),
                 }),

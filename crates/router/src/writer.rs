@@ -72,8 +72,6 @@ impl Writers {
 #[derive(Debug, Default)]
 pub struct Written {
     pub text: String,
-    pub citations: Vec<Citation>,
-    pub grounded: bool,
     pub model: String,
     pub input_tokens: u32,
     pub output_tokens: u32,
@@ -81,13 +79,12 @@ pub struct Written {
     pub streamed: bool,
 }
 
-/// The passages a writer sees: the best hits, with instruction-like sentences removed when
-/// `screen` is on (instructions inside documents are data).
-pub fn passages(hits: &[ScoredChunk], max: usize, screen: bool) -> (Vec<String>, usize) {
+/// The texts of `hits` as a writer sees them: instruction-like sentences removed when
+/// `screen` is on (instructions inside documents are data); and how many were removed.
+pub fn passages(hits: &[ScoredChunk], screen: bool) -> (Vec<String>, usize) {
     let mut removed = 0;
     let texts = hits
         .iter()
-        .take(max)
         .map(|hit| {
             let text = hit
                 .chunk
@@ -232,7 +229,6 @@ pub async fn generate(
         input_tokens: usage.input_tokens,
         output_tokens: usage.output_tokens,
         streamed: true,
-        ..Written::default()
     })
 }
 
