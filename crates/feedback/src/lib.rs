@@ -12,6 +12,8 @@
 //!
 //! This crate stores and reports; it does not act on feedback (evicting a cache entry on a
 //! thumbs-down is the router's job, with the record [`FeedbackStore::record_feedback`] returns).
+//! Nor does it compute drift: it keeps each question's embedding and hands a window of them
+//! back ([`FeedbackStore::question_embeddings`]); the statistics are the drift crate's.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,6 +36,10 @@ pub const MAX_COMMENT_CHARS: usize = 2000;
 /// Query ids and tenants longer than this (in characters) are refused; the router's ids are
 /// far shorter, and a bound keeps a hostile request from storing megabytes as a key.
 pub const MAX_ID_CHARS: usize = 256;
+
+/// Question embeddings with more dimensions than this are refused (the largest embedding
+/// models in use have 4096; a bound keeps a bad caller from storing megabytes per answer).
+pub const MAX_EMBEDDING_DIMS: usize = 4096;
 
 /// How one answer was made: what the router recorded when it gave it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,6 +67,33 @@ pub struct AnswerRecord {
     pub cost_usd: f64,
     pub latency_ms: u64,
     pub created_at_ms: i64,
+    /// The question's embedding when the router computed one (cache misses and semantic
+    /// lookups), for query-drift detection; `None` when it did not (exact cache hits) and for
+    /// answers recorded before embeddings were kept. 1 to [`MAX_EMBEDDING_DIMS`] finite values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_embedding: Option<Vec<f32>>,
+}
+
+/// Which question embeddings [`FeedbackStore::question_embeddings`] returns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingQuery {
+    /// Only answers in this domain; `None` for every domain of the tenant.
+    pub domain: Option<String>,
+    /// Answers recorded at or after this time (milliseconds since the Unix epoch).
+    pub from_ms: i64,
+    /// Answers recorded before this time (exclusive); a window with `to_ms <= from_ms` is empty.
+    pub to_ms: i64,
+    /// At most this many: the newest of the window.
+    pub limit: usize,
+}
+
+/// One answered question's embedding, as [`FeedbackStore::question_embeddings`] returns it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuestionEmbedding {
+    pub domain: String,
+    /// When the answer was recorded ([`AnswerRecord::created_at_ms`]).
+    pub created_at_ms: i64,
+    pub embedding: Vec<f32>,
 }
 
 /// A user's verdict on an answer.
@@ -142,6 +175,14 @@ pub trait FeedbackStore: Send + Sync + std::fmt::Debug {
         &self,
         tenant: &str,
     ) -> Result<Vec<(AnswerRecord, Rating)>, FeedbackError>;
+    /// The embeddings of the tenant's questions answered in `[from_ms, to_ms)` (of one domain,
+    /// if the query names one), newest first (ties by query id, descending), at most `limit`.
+    /// Answers recorded without an embedding are skipped. For query-drift detection.
+    async fn question_embeddings(
+        &self,
+        tenant: &str,
+        query: &EmbeddingQuery,
+    ) -> Result<Vec<QuestionEmbedding>, FeedbackError>;
 }
 
 /// A tenant's answers and ratings, overall and by tier, prompt version, cache status and model.
@@ -285,7 +326,41 @@ fn check_record(r: &AnswerRecord) -> Result<(), FeedbackError> {
         check_finite(&format!("feature {name}"), *value)?;
     }
     latency_to_db(r.latency_ms)?;
+    if let Some(embedding) = &r.question_embedding {
+        check_embedding(embedding)?;
+    }
     Ok(())
+}
+
+/// A question embedding both stores keep: 1 to [`MAX_EMBEDDING_DIMS`] finite values.
+fn check_embedding(embedding: &[f32]) -> Result<(), FeedbackError> {
+    if embedding.is_empty() {
+        return Err(FeedbackError::Invalid(
+            "the question embedding is empty (leave it out instead)".into(),
+        ));
+    }
+    if embedding.len() > MAX_EMBEDDING_DIMS {
+        return Err(FeedbackError::Invalid(format!(
+            "the question embedding has {} dimensions; at most {MAX_EMBEDDING_DIMS} are kept",
+            embedding.len()
+        )));
+    }
+    if let Some((i, value)) = embedding.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(FeedbackError::Invalid(format!(
+            "the question embedding's value {i} is {value}; every value must be finite"
+        )));
+    }
+    Ok(())
+}
+
+/// What both stores refuse in an embedding query; returns the limit as a SQL `LIMIT`.
+fn check_embedding_query(tenant: &str, q: &EmbeddingQuery) -> Result<i64, FeedbackError> {
+    check_id("tenant", tenant)?;
+    if let Some(domain) = &q.domain {
+        check_text("domain", domain)?;
+    }
+    // Beyond i64::MAX rows is "all of them".
+    Ok(i64::try_from(q.limit).unwrap_or(i64::MAX))
 }
 
 /// What both stores refuse in feedback; returns the comment to store (blank is none).

@@ -2,13 +2,22 @@
 //! (no TLS: the database is reached inside the cluster network; `sslmode=require` fails).
 //!
 //! Lazy, like every cluster backend here: [`PostgresFeedbackStore::connect`] only parses the
-//! URL; the first call connects and creates the schema and table if they are missing (under an
-//! advisory lock, so replicas starting together do not race). A connection that breaks or a
-//! call that hangs past [`CALL_TIMEOUT`] is dropped, and the next call connects anew. Each
-//! statement is sent with its parameter types (`query_typed`): one round trip, no prepare.
+//! URL; the first call connects, creates the schema and table if they are missing and migrates
+//! an older table in place (under an advisory lock, so replicas starting together do not race).
+//! A connection that breaks or a call that hangs past [`CALL_TIMEOUT`] is dropped, and the next
+//! call connects anew. Each statement is sent with its parameter types (`query_typed`): one
+//! round trip, no prepare.
 //!
 //! The table mirrors the SQLite one: one row per (tenant, query id), the latest rating on it;
 //! `tier_reasons` is a `TEXT[]` and `features` a `JSONB` object, so operators can query them.
+//! `question_embedding` is a `REAL[]` rather than an opaque `BYTEA`: the same 4 bytes a value
+//! (sent in binary, so exact), but typed, so operators can look at it in SQL
+//! (`array_length(question_embedding, 1)`) and it casts straight to pgvector's `vector`.
+//!
+//! Schema versions, kept in the `feedback_schema` table beside `answers`: 1, the table (which
+//! kept no version: an `answers` table without `feedback_schema` is version 1); 2,
+//! `question_embedding` and the index that serves the embedding window. Each step is
+//! additive, so replicas of the previous release keep working on a migrated table.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,9 +30,13 @@ use tokio_postgres::types::{Json, ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls, Row};
 
 use crate::{
-    AnswerRecord, Feedback, FeedbackError, FeedbackStore, FeedbackSummary, GroupCounts, Rating,
-    check_feedback, check_id, check_record, corrupt, from_db, latency_to_db, parse_rating,
+    AnswerRecord, EmbeddingQuery, Feedback, FeedbackError, FeedbackStore, FeedbackSummary,
+    GroupCounts, QuestionEmbedding, Rating, check_embedding_query, check_feedback, check_id,
+    check_record, corrupt, from_db, latency_to_db, parse_rating,
 };
+
+/// The schema this code writes, kept in the `feedback_schema` table.
+const SCHEMA_VERSION: i32 = 2;
 
 /// How long connecting may take when the URL does not say (`connect_timeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,7 +50,7 @@ pub const DEFAULT_SCHEMA: &str = "public";
 /// The record's columns, in the order [`read_record`] reads them.
 const RECORD_COLUMNS: &str = "query_id, tenant, domain, tier, tier_reasons, route_score, \
      route_threshold, features, model, prompt_version, cache, cache_key, grounded, \
-     input_tokens, output_tokens, cost_usd, latency_ms, created_at_ms";
+     input_tokens, output_tokens, cost_usd, latency_ms, created_at_ms, question_embedding";
 
 /// Answers and feedback in PostgreSQL; built without network I/O.
 pub struct PostgresFeedbackStore {
@@ -136,6 +149,11 @@ impl PostgresFeedbackStore {
         format!("\"{}\".answers", self.schema)
     }
 
+    /// The one-row table that keeps the schema version, qualified.
+    fn version_table(&self) -> String {
+        format!("\"{}\".feedback_schema", self.schema)
+    }
+
     /// The live client, connecting (and migrating) first if there is none or it broke.
     async fn client(&self) -> Result<Arc<Client>, FeedbackError> {
         let mut slot = self.client.lock().await;
@@ -160,7 +178,8 @@ impl PostgresFeedbackStore {
     }
 
     /// Creates the schema (if missing; `public` is never created, it may not be ours to create),
-    /// the table and its index, under a transaction-scoped advisory lock.
+    /// the table and its indexes, or migrates an older table to [`SCHEMA_VERSION`], under a
+    /// transaction-scoped advisory lock. A table of a newer version is refused.
     async fn migrate(&self, client: &mut Client) -> Result<(), FeedbackError> {
         let migrating =
             |e: tokio_postgres::Error| unavailable(format!("creating tables: {}", describe(&e)));
@@ -185,37 +204,93 @@ impl PostgresFeedbackStore {
                 .await
                 .map_err(migrating)?;
         }
-        let table = self.table();
-        tx.batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} (
-                tenant          TEXT             NOT NULL,
-                query_id        TEXT             NOT NULL,
-                domain          TEXT             NOT NULL,
-                tier            TEXT             NOT NULL,
-                tier_reasons    TEXT[]           NOT NULL,
-                route_score     REAL             NOT NULL,
-                route_threshold REAL             NOT NULL,
-                features        JSONB            NOT NULL,
-                model           TEXT             NOT NULL,
-                prompt_version  TEXT             NOT NULL,
-                cache           TEXT             NOT NULL,
-                cache_key       TEXT,
-                grounded        BOOLEAN          NOT NULL,
-                input_tokens    BIGINT           NOT NULL,
-                output_tokens   BIGINT           NOT NULL,
-                cost_usd        DOUBLE PRECISION NOT NULL,
-                latency_ms      BIGINT           NOT NULL,
-                created_at_ms   BIGINT           NOT NULL,
-                rating          TEXT CHECK (rating IN ('up', 'down')),
-                comment         TEXT,
-                rated_at_ms     BIGINT,
-                PRIMARY KEY (tenant, query_id)
-            );
-            CREATE INDEX IF NOT EXISTS answers_rated
-                ON {table} (tenant, created_at_ms) WHERE rating IS NOT NULL;"
-        ))
-        .await
-        .map_err(migrating)?;
+        let (table, versions) = (self.table(), self.version_table());
+        let tables: Vec<String> = tx
+            .query_typed(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 \
+                 AND tablename IN ('answers', 'feedback_schema')",
+                &[(&self.schema, Type::TEXT)],
+            )
+            .await
+            .map_err(migrating)?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(migrating)?;
+        let found: i32 = if tables.iter().any(|t| t == "feedback_schema") {
+            tx.query_typed_opt(&format!("SELECT max(version) FROM {versions}"), &[])
+                .await
+                .map_err(migrating)?
+                .map(|row| row.try_get::<_, Option<i32>>(0))
+                .transpose()
+                .map_err(migrating)?
+                .flatten()
+                .unwrap_or(0)
+        } else if tables.iter().any(|t| t == "answers") {
+            1
+        } else {
+            0
+        };
+        if found > SCHEMA_VERSION {
+            return Err(FeedbackError::Unavailable(format!(
+                "PostgreSQL schema {:?} has feedback schema version {found}; this build reads \
+                 up to {SCHEMA_VERSION}",
+                self.schema
+            )));
+        }
+        if found < 1 {
+            tx.batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
+                    tenant          TEXT             NOT NULL,
+                    query_id        TEXT             NOT NULL,
+                    domain          TEXT             NOT NULL,
+                    tier            TEXT             NOT NULL,
+                    tier_reasons    TEXT[]           NOT NULL,
+                    route_score     REAL             NOT NULL,
+                    route_threshold REAL             NOT NULL,
+                    features        JSONB            NOT NULL,
+                    model           TEXT             NOT NULL,
+                    prompt_version  TEXT             NOT NULL,
+                    cache           TEXT             NOT NULL,
+                    cache_key       TEXT,
+                    grounded        BOOLEAN          NOT NULL,
+                    input_tokens    BIGINT           NOT NULL,
+                    output_tokens   BIGINT           NOT NULL,
+                    cost_usd        DOUBLE PRECISION NOT NULL,
+                    latency_ms      BIGINT           NOT NULL,
+                    created_at_ms   BIGINT           NOT NULL,
+                    rating          TEXT CHECK (rating IN ('up', 'down')),
+                    comment         TEXT,
+                    rated_at_ms     BIGINT,
+                    PRIMARY KEY (tenant, query_id)
+                );
+                CREATE INDEX IF NOT EXISTS answers_rated
+                    ON {table} (tenant, created_at_ms) WHERE rating IS NOT NULL;"
+            ))
+            .await
+            .map_err(migrating)?;
+        }
+        if found < 2 {
+            // A nullable column without a default: a catalogue change, no table rewrite. The
+            // index serves the embedding window in its order (query_id breaks ties).
+            tx.batch_execute(&format!(
+                "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS question_embedding REAL[];
+                CREATE INDEX IF NOT EXISTS answers_embedded
+                    ON {table} (tenant, created_at_ms, query_id)
+                    WHERE question_embedding IS NOT NULL;"
+            ))
+            .await
+            .map_err(migrating)?;
+        }
+        if found < SCHEMA_VERSION {
+            tx.batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {versions} (version INTEGER NOT NULL);
+                DELETE FROM {versions};
+                INSERT INTO {versions} (version) VALUES ({SCHEMA_VERSION});"
+            ))
+            .await
+            .map_err(migrating)?;
+        }
         tx.commit().await.map_err(migrating)
     }
 
@@ -289,6 +364,7 @@ fn read_record(row: &Row) -> Result<AnswerRecord, FeedbackError> {
         cost_usd: row.try_get(15).map_err(get_err)?,
         latency_ms: from_db(row.try_get(16).map_err(get_err)?, "latency_ms")?,
         created_at_ms: row.try_get(17).map_err(get_err)?,
+        question_embedding: row.try_get(18).map_err(get_err)?,
     })
 }
 
@@ -308,11 +384,11 @@ impl FeedbackStore for PostgresFeedbackStore {
         let features = Json(&r.features);
         let sql = format!(
             "INSERT INTO {} ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
              ON CONFLICT (tenant, query_id) DO NOTHING",
             self.table()
         );
-        let params: [(&(dyn ToSql + Sync), Type); 18] = [
+        let params: [(&(dyn ToSql + Sync), Type); 19] = [
             (&r.query_id, Type::TEXT),
             (&r.tenant, Type::TEXT),
             (&r.domain, Type::TEXT),
@@ -331,6 +407,7 @@ impl FeedbackStore for PostgresFeedbackStore {
             (&r.cost_usd, Type::FLOAT8),
             (&latency, Type::INT8),
             (&r.created_at_ms, Type::INT8),
+            (&r.question_embedding, Type::FLOAT4_ARRAY),
         ];
         let (sql, params) = (&sql, &params);
         self.call(|client| async move { client.execute_typed(sql, params).await })
@@ -410,8 +487,47 @@ impl FeedbackStore for PostgresFeedbackStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let rating: &str = row.try_get(18).map_err(|e| corrupt(e.to_string()))?;
+                let rating: &str = row.try_get(19).map_err(|e| corrupt(e.to_string()))?;
                 Ok((read_record(row)?, parse_rating(rating)?))
+            })
+            .collect()
+    }
+
+    async fn question_embeddings(
+        &self,
+        tenant: &str,
+        query: &EmbeddingQuery,
+    ) -> Result<Vec<QuestionEmbedding>, FeedbackError> {
+        let limit = check_embedding_query(tenant, query)?;
+        if limit == 0 || query.to_ms <= query.from_ms {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT domain, created_at_ms, question_embedding FROM {} \
+             WHERE tenant = $1 AND question_embedding IS NOT NULL \
+             AND created_at_ms >= $2 AND created_at_ms < $3 AND ($4::text IS NULL OR domain = $4) \
+             ORDER BY created_at_ms DESC, query_id DESC LIMIT $5",
+            self.table()
+        );
+        let params: [(&(dyn ToSql + Sync), Type); 5] = [
+            (&tenant, Type::TEXT),
+            (&query.from_ms, Type::INT8),
+            (&query.to_ms, Type::INT8),
+            (&query.domain, Type::TEXT),
+            (&limit, Type::INT8),
+        ];
+        let (sql, params) = (&sql, &params);
+        let rows = self
+            .call(|client| async move { client.query_typed(sql, params).await })
+            .await?;
+        let get_err = |e: tokio_postgres::Error| corrupt(e.to_string());
+        rows.iter()
+            .map(|row| {
+                Ok(QuestionEmbedding {
+                    domain: row.try_get(0).map_err(get_err)?,
+                    created_at_ms: row.try_get(1).map_err(get_err)?,
+                    embedding: row.try_get(2).map_err(get_err)?,
+                })
             })
             .collect()
     }

@@ -501,6 +501,7 @@ mod tests {
             cost_usd: 0.0,
             latency_ms: 1,
             created_at_ms: 0,
+            question_embedding: None,
         };
         (record, rating)
     }

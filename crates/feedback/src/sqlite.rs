@@ -3,7 +3,11 @@
 //!
 //! One table, `answers`, one row per (tenant, query id): the record, and the latest rating
 //! with its comment (NULL until rated). Lists (`tier_reasons`) and maps (`features`) are JSON
-//! text. rusqlite is blocking, so every call runs in `spawn_blocking`.
+//! text; the question embedding is a BLOB of little-endian `f32`s (4 bytes a dimension, exact).
+//! rusqlite is blocking, so every call runs in `spawn_blocking`.
+//!
+//! Schema versions (`PRAGMA user_version`), each migrated in place on open: 1, the table;
+//! 2, `question_embedding` and the index that serves the embedding window.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,12 +18,13 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use crate::{
-    AnswerRecord, Feedback, FeedbackError, FeedbackStore, FeedbackSummary, GroupCounts, Rating,
-    check_feedback, check_id, check_record, corrupt, from_db, latency_to_db, parse_rating,
+    AnswerRecord, EmbeddingQuery, Feedback, FeedbackError, FeedbackStore, FeedbackSummary,
+    GroupCounts, QuestionEmbedding, Rating, check_embedding_query, check_feedback, check_id,
+    check_record, corrupt, from_db, latency_to_db, parse_rating,
 };
 
 /// The schema this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,10 +57,18 @@ CREATE TABLE answers (
 CREATE INDEX answers_rated ON answers (tenant, created_at_ms) WHERE rating IS NOT NULL;
 ";
 
+/// Version 2: the question's embedding, and the index [`FeedbackStore::question_embeddings`]
+/// reads (its entries also hold the key's `query_id`, so the order needs no sort).
+const MIGRATE_V1_TO_V2: &str = "
+ALTER TABLE answers ADD COLUMN question_embedding BLOB;
+CREATE INDEX answers_embedded ON answers (tenant, created_at_ms)
+    WHERE question_embedding IS NOT NULL;
+";
+
 /// The record's columns, in the order [`read_record`] reads them.
 const RECORD_COLUMNS: &str = "query_id, tenant, domain, tier, tier_reasons, route_score, \
      route_threshold, features, model, prompt_version, cache, cache_key, grounded, \
-     input_tokens, output_tokens, cost_usd, latency_ms, created_at_ms";
+     input_tokens, output_tokens, cost_usd, latency_ms, created_at_ms, question_embedding";
 
 /// Answers and feedback in a SQLite file. Several handles and processes may share one file.
 pub struct SqliteFeedbackStore {
@@ -122,6 +135,9 @@ impl SqliteFeedbackStore {
         if found < 1 {
             tx.execute_batch(SCHEMA_V1).map_err(unavailable)?;
         }
+        if found < 2 {
+            tx.execute_batch(MIGRATE_V1_TO_V2).map_err(unavailable)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(unavailable)?;
         tx.commit().map_err(unavailable)?;
@@ -148,6 +164,23 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// An embedding as stored: its values as little-endian `f32`s, 4 bytes each.
+fn embedding_to_blob(embedding: &[f32]) -> Vec<u8> {
+    embedding.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A stored embedding back into its values.
+fn embedding_from_blob(blob: &[u8]) -> Result<Vec<f32>, FeedbackError> {
+    let (values, rest) = blob.as_chunks::<4>();
+    if !rest.is_empty() {
+        return Err(corrupt(format!(
+            "question_embedding of {} bytes is not a whole number of f32s",
+            blob.len()
+        )));
+    }
+    Ok(values.iter().map(|b| f32::from_le_bytes(*b)).collect())
 }
 
 /// A JSON column back into its type.
@@ -182,6 +215,13 @@ fn read_record(row: &Row<'_>) -> Result<AnswerRecord, FeedbackError> {
         cost_usd: row.get(15).map_err(get_err)?,
         latency_ms: from_db(row.get(16).map_err(get_err)?, "latency_ms")?,
         created_at_ms: row.get(17).map_err(get_err)?,
+        question_embedding: row
+            .get_ref(18)
+            .map_err(get_err)?
+            .as_blob_or_null()
+            .map_err(|e| corrupt(format!("question_embedding: {e}")))?
+            .map(embedding_from_blob)
+            .transpose()?,
     })
 }
 
@@ -193,12 +233,13 @@ impl FeedbackStore for SqliteFeedbackStore {
         let reasons = serde_json::to_string(&r.tier_reasons).map_err(unavailable)?;
         let features = serde_json::to_string(&r.features).map_err(unavailable)?;
         let latency = latency_to_db(r.latency_ms)?;
+        let embedding = r.question_embedding.as_deref().map(embedding_to_blob);
         self.run(move |conn| {
             conn.execute(
                 &format!(
                     "INSERT INTO answers ({RECORD_COLUMNS}) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-                     ?16, ?17, ?18) ON CONFLICT (tenant, query_id) DO NOTHING"
+                     ?16, ?17, ?18, ?19) ON CONFLICT (tenant, query_id) DO NOTHING"
                 ),
                 params![
                     r.query_id,
@@ -219,6 +260,7 @@ impl FeedbackStore for SqliteFeedbackStore {
                     r.cost_usd,
                     latency,
                     r.created_at_ms,
+                    embedding,
                 ],
             )
             .map_err(unavailable)?;
@@ -300,14 +342,55 @@ impl FeedbackStore for SqliteFeedbackStore {
             let mut rows = stmt.query([tenant]).map_err(unavailable)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(unavailable)? {
-                let rating: String = row.get(18).map_err(|e| corrupt(e.to_string()))?;
+                let rating: String = row.get(19).map_err(|e| corrupt(e.to_string()))?;
                 out.push((read_record(row)?, parse_rating(&rating)?));
             }
             Ok(out)
         })
         .await
     }
+
+    async fn question_embeddings(
+        &self,
+        tenant: &str,
+        query: &EmbeddingQuery,
+    ) -> Result<Vec<QuestionEmbedding>, FeedbackError> {
+        let limit = check_embedding_query(tenant, query)?;
+        if limit == 0 || query.to_ms <= query.from_ms {
+            return Ok(Vec::new());
+        }
+        let (tenant, q) = (tenant.to_owned(), query.clone());
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(EMBEDDINGS_QUERY).map_err(unavailable)?;
+            let mut rows = stmt
+                .query(params![tenant, q.from_ms, q.to_ms, q.domain, limit])
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(unavailable)? {
+                let get_err = |e: rusqlite::Error| corrupt(e.to_string());
+                let blob = row
+                    .get_ref(2)
+                    .map_err(get_err)?
+                    .as_blob()
+                    .map_err(|e| corrupt(format!("question_embedding: {e}")))?;
+                out.push(QuestionEmbedding {
+                    domain: row.get(0).map_err(get_err)?,
+                    created_at_ms: row.get(1).map_err(get_err)?,
+                    embedding: embedding_from_blob(blob)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
+
+/// The embedding window, newest first; `answers_embedded` serves it (the partial index's
+/// condition is repeated word for word, so SQLite knows it may use it).
+const EMBEDDINGS_QUERY: &str = "SELECT domain, created_at_ms, question_embedding FROM answers \
+     WHERE tenant = ?1 AND question_embedding IS NOT NULL \
+     AND created_at_ms >= ?2 AND created_at_ms < ?3 AND (?4 IS NULL OR domain = ?4) \
+     ORDER BY created_at_ms DESC, query_id DESC LIMIT ?5";
 
 #[cfg(test)]
 mod tests {
@@ -326,6 +409,133 @@ mod tests {
             .unwrap();
         let err = SqliteFeedbackStore::open(&path).unwrap_err();
         assert!(err.to_string().contains("schema version"), "{err}");
+    }
+
+    /// A file as version 1 of this store left it: the v1 table, one rated answer, one not.
+    fn write_v1_database(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        for (query_id, rating) in [("old-1", Some("down")), ("old-2", None)] {
+            conn.execute(
+                "INSERT INTO answers (query_id, tenant, domain, tier, tier_reasons, route_score, \
+                 route_threshold, features, model, prompt_version, cache, cache_key, grounded, \
+                 input_tokens, output_tokens, cost_usd, latency_ms, created_at_ms, rating) \
+                 VALUES (?1, 'acme', 'hr', 'light', '[\"short\"]', 1.5, 2.0, '{\"words\":7.0}', \
+                 'm', 'v1', 'miss', NULL, 1, 10, 20, 0.25, 30, 1000, ?2)",
+                params![query_id, rating],
+            )
+            .unwrap();
+        }
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_version_1_file_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feedback.db");
+        write_v1_database(&path);
+
+        let store = SqliteFeedbackStore::open(&path).unwrap();
+        // The old rows read back whole, without an embedding.
+        let rated = store.rated_answers("acme").await.unwrap();
+        assert_eq!(rated.len(), 1);
+        let (old, rating) = &rated[0];
+        assert_eq!((old.query_id.as_str(), *rating), ("old-1", Rating::Down));
+        assert_eq!(old.tier_reasons, ["short"]);
+        assert_eq!(old.features["words"], 7.0);
+        assert_eq!(old.question_embedding, None);
+        let old_2 = store
+            .record_feedback(&Feedback {
+                query_id: "old-2".into(),
+                tenant: "acme".into(),
+                rating: Rating::Up,
+                comment: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (old_2.created_at_ms, old_2.question_embedding),
+            (1000, None)
+        );
+        let window = EmbeddingQuery {
+            domain: None,
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 10,
+        };
+        assert!(
+            store
+                .question_embeddings("acme", &window)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // New answers keep theirs, next to the old ones.
+        let new = AnswerRecord {
+            query_id: "new-1".into(),
+            created_at_ms: 2000,
+            question_embedding: Some(vec![0.5, -1.0]),
+            ..old.clone()
+        };
+        store.record_answer(&new).await.unwrap();
+        let got = store.question_embeddings("acme", &window).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].created_at_ms, got[0].embedding.as_slice()),
+            (2000, [0.5, -1.0].as_slice())
+        );
+        assert_eq!(store.summary("acme").await.unwrap().answers, 3);
+        drop(store);
+
+        // The migration is recorded, so reopening does not run it again (it would fail).
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(conn);
+        let again = SqliteFeedbackStore::open(&path).unwrap();
+        assert_eq!(again.summary("acme").await.unwrap().answers, 3);
+    }
+
+    #[test]
+    fn the_embedding_window_is_read_through_its_index_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteFeedbackStore::open(&dir.path().join("feedback.db")).unwrap();
+        let conn = store.conn.lock();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {EMBEDDINGS_QUERY}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(params!["acme", 0, 1, "hr", 10], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("answers_embedded"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "the rows are sorted: {plan}");
+    }
+
+    #[test]
+    fn embeddings_round_trip_through_blobs_exactly() {
+        let values = [
+            0.0,
+            -0.0,
+            1.0 / 3.0,
+            f32::MIN_POSITIVE,
+            f32::from_bits(1),
+            f32::MAX,
+            -1e-7,
+        ];
+        let blob = embedding_to_blob(&values);
+        assert_eq!(blob.len(), 4 * values.len());
+        assert_eq!(&blob[8..12], (1.0f32 / 3.0).to_le_bytes());
+        let back = embedding_from_blob(&blob).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back), bits(&values));
+        let err = embedding_from_blob(&blob[..5]).unwrap_err();
+        assert!(err.to_string().contains("not a whole number"), "{err}");
     }
 
     #[test]

@@ -645,6 +645,7 @@ impl Router {
             cost_usd: usage.cost_usd,
             latency_ms: r.latency_ms,
             created_at_ms: now_ms(),
+            question_embedding: None,
         };
         if let Err(e) = self.feedback.record_answer(&record).await {
             tracing::warn!(error = %e, "answer not recorded for feedback");
