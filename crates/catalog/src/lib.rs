@@ -2,10 +2,14 @@
 //!
 //! Owns: the [`Catalog`] trait, [`DocumentRecord`] and [`DocumentState`], the version rules
 //! (which content hash is visible, which version is being ingested, when a version is stale,
-//! when all its batches are indexed), [`CatalogError`], and the embedded default
-//! [`SqliteCatalog`] (one SQLite file, WAL, `synchronous=FULL`, shareable by several processes).
+//! when all its batches are indexed), each visible version's centre of mass for corpus-drift
+//! detection ([`VectorProfile`] per batch, [`DocumentProfile`] per document), [`CatalogError`],
+//! and the embedded default [`SqliteCatalog`] (one SQLite file, WAL, `synchronous=FULL`,
+//! shareable by several processes).
 //!
-//! Must not: store document content, chunks or vectors (the object store and the indexes do),
+//! Must not: store document content, chunks or vectors (the object store and the indexes do;
+//! a profile is one mean vector per batch, not the chunks'), compute drift statistics (the
+//! drift crate does, from [`Catalog::document_profiles`]),
 //! talk to the indexes or the queues (the ingest-worker and the embedder act on its answers),
 //! or let one tenant see another's documents: every lookup is keyed by (tenant, id). The
 //! cluster implementation (PostgreSQL) comes later and must keep the rules documented on
@@ -128,6 +132,63 @@ pub enum VersionDecision {
     Unchanged,
     /// Ingest this version (a new one, or the same pending one again after a redelivery/crash).
     Ingest { version: u64 },
+}
+
+/// Profiles with more dimensions than this are refused (the largest embedding models in use
+/// have 4096).
+pub const MAX_PROFILE_DIMS: usize = 4096;
+
+/// The centre of mass of one indexed batch: what the embedder reports with the batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VectorProfile {
+    /// Chunks in the batch (at least 1): the weight of `mean` in the document's mean.
+    pub count: u32,
+    /// The mean of the batch's chunk vectors: 1 to [`MAX_PROFILE_DIMS`] finite values.
+    pub mean: Vec<f32>,
+}
+
+impl VectorProfile {
+    /// Refuses what cannot be a batch's mean: no chunks, no or too many dimensions, a value
+    /// that is NaN or infinite.
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        let invalid = |why: String| Err(CatalogError::InvalidArgument(why));
+        if self.count == 0 {
+            return invalid("a vector profile covers at least one chunk; count is 0".into());
+        }
+        if self.mean.is_empty() {
+            return invalid("a vector profile's mean is empty".into());
+        }
+        if self.mean.len() > MAX_PROFILE_DIMS {
+            return invalid(format!(
+                "a vector profile's mean has {} dimensions; at most {MAX_PROFILE_DIMS} are kept",
+                self.mean.len()
+            ));
+        }
+        if let Some((i, v)) = self.mean.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return invalid(format!(
+                "a vector profile's mean value {i} is {v}; every value must be finite"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The centre of mass of a document's visible version, for corpus-drift detection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DocumentProfile {
+    pub id: DocumentId,
+    pub domain: String,
+    pub title: String,
+    /// The visible version the profile is of ([`DocumentRecord::version`]).
+    pub version: u64,
+    /// Chunks the profile covers: the sum of its batches' counts (the version's chunk count
+    /// when every batch was profiled).
+    pub chunks: u64,
+    /// The mean of the version's chunk vectors: its batches' means weighted by their counts.
+    pub mean: Vec<f32>,
+    /// When the version became visible (milliseconds since the Unix epoch), or, when that is
+    /// not recorded, when its latest profiled batch was.
+    pub indexed_at_ms: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -303,6 +364,35 @@ pub trait Catalog: Send + Sync + fmt::Debug {
 
     /// Counts by state (every state, `as_str()` keys, zeros included) for a tenant.
     async fn counts(&self, tenant: &str) -> Result<BTreeMap<String, u64>, CatalogError>;
+
+    /// The embedder's centre of mass of batch `batch_index` of `version` (see
+    /// [`VectorProfile`]; refused as [`CatalogError::InvalidArgument`] if invalid, or if its
+    /// dimensions differ from the version's other batches', or if the batch index is not below
+    /// the version's batch count). Idempotent: keyed by (tenant, id, version, batch index), a
+    /// redelivered batch overwrites its profile. Kept only while the version can still become
+    /// (or is) the visible one; like [`Catalog::record_batch_indexed`], a batch of an unknown
+    /// document or version, of a document deleting or deleted, or of a version older than the
+    /// visible one is dropped without an error. `mark_indexed` drops the profiles of versions
+    /// older than the one it makes visible, `mark_deleted` all of the document's.
+    async fn record_batch_profile(
+        &self,
+        tenant: &str,
+        id: DocumentId,
+        version: u64,
+        batch_index: u32,
+        profile: &VectorProfile,
+    ) -> Result<(), CatalogError>;
+
+    /// The profile of each of the tenant's documents (of `domain`, if given) whose visible
+    /// version (the one [`Catalog::visible_versions`] reports: indexed, not deleting or
+    /// deleted) has at least one profiled batch, computed from that version's batches only;
+    /// ordered by id. A pending version's batches count only once `mark_indexed` makes it
+    /// visible.
+    async fn document_profiles(
+        &self,
+        tenant: &str,
+        domain: Option<&str>,
+    ) -> Result<Vec<DocumentProfile>, CatalogError>;
 
     async fn health(&self) -> Result<(), CatalogError>;
 }

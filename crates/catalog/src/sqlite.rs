@@ -2,9 +2,14 @@
 //!
 //! Tables: `documents` (one row per (tenant, id): what readers see and what is pending, plus
 //! `last_version`, the highest version ever allocated), `document_versions` (content hash,
-//! chunk and batch counts of every allocated version) and `indexed_batches` (which batches of
-//! which version the embedder finished). Every write is one `BEGIN IMMEDIATE` transaction, so
-//! handles in several processes can share the file.
+//! chunk and batch counts of every allocated version), `indexed_batches` (which batches of
+//! which version the embedder finished) and `batch_profiles` (each batch's chunk count and mean
+//! vector, a BLOB of little-endian `f32`s, kept while its version is or may become visible).
+//! Every write is one `BEGIN IMMEDIATE` transaction, so handles in several processes can share
+//! the file.
+//!
+//! Schema versions (`PRAGMA user_version`), each migrated in place on open: 1, the first three
+//! tables; 2, `batch_profiles`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,10 +21,13 @@ use parking_lot::Mutex;
 use rag_core::{DocumentId, now_ms};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::{Catalog, CatalogError, DocumentRecord, DocumentState, NewUpload, VersionDecision};
+use crate::{
+    Catalog, CatalogError, DocumentProfile, DocumentRecord, DocumentState, NewUpload,
+    VectorProfile, VersionDecision,
+};
 
 /// The schema this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,6 +75,21 @@ CREATE TABLE indexed_batches (
     indexed_at_ms INTEGER NOT NULL,
     PRIMARY KEY (tenant, id, version, batch_index)
 ) WITHOUT ROWID;
+";
+
+/// Version 2: batch profiles. A rowid table, unlike the others: its rows hold a mean of up to
+/// 16 KiB, and SQLite advises against `WITHOUT ROWID` for rows that large.
+const MIGRATE_V1_TO_V2: &str = "
+CREATE TABLE batch_profiles (
+    tenant         TEXT    NOT NULL,
+    id             TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    batch_index    INTEGER NOT NULL,
+    chunk_count    INTEGER NOT NULL,
+    mean           BLOB    NOT NULL,
+    recorded_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (tenant, id, version, batch_index)
+);
 ";
 
 const RECORD_COLUMNS: &str = "id, tenant, domain, title, object_key, state, version, \
@@ -126,6 +149,9 @@ impl SqliteCatalog {
         if found < 1 {
             tx.execute_batch(SCHEMA_V1)?;
         }
+        if found < 2 {
+            tx.execute_batch(MIGRATE_V1_TO_V2)?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
         Ok(Self {
@@ -184,6 +210,23 @@ fn check_upload(upload: &NewUpload) -> Result<(), CatalogError> {
     check_tenant(&upload.tenant)?;
     to_db(upload.size_bytes, "size")?;
     Ok(())
+}
+
+/// A mean as stored: its values as little-endian `f32`s, 4 bytes each.
+fn mean_to_blob(mean: &[f32]) -> Vec<u8> {
+    mean.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A stored mean back into its values.
+fn mean_from_blob(blob: &[u8]) -> Result<Vec<f32>, CatalogError> {
+    let (values, rest) = blob.as_chunks::<4>();
+    if !rest.is_empty() {
+        return Err(CatalogError::Corrupt(format!(
+            "a batch profile's mean of {} bytes is not a whole number of f32s",
+            blob.len()
+        )));
+    }
+    Ok(values.iter().map(|b| f32::from_le_bytes(*b)).collect())
 }
 
 fn truncate(reason: &str) -> String {
@@ -523,7 +566,185 @@ fn mark_indexed_tx(
         "DELETE FROM indexed_batches WHERE tenant = ?1 AND id = ?2 AND version <= ?3",
     )?
     .execute(params![tenant, id.to_string(), db_version])?;
+    // Older versions can never become visible again: their profiles go.
+    conn.prepare_cached(
+        "DELETE FROM batch_profiles WHERE tenant = ?1 AND id = ?2 AND version < ?3",
+    )?
+    .execute(params![tenant, id.to_string(), db_version])?;
     Ok(())
+}
+
+/// Stores (or overwrites) a batch's profile if its version is or may become visible.
+fn record_profile_tx(
+    conn: &Connection,
+    tenant: &str,
+    id: DocumentId,
+    version: u64,
+    batch_index: u32,
+    profile: &VectorProfile,
+) -> Result<(), CatalogError> {
+    let Some((record, _)) = load(conn, tenant, id)? else {
+        return Ok(());
+    };
+    if record.state.is_gone() || version < record.version {
+        return Ok(());
+    }
+    let db_version = to_db(version, "version")?;
+    let batch_count: Option<Option<i64>> = conn
+        .prepare_cached(
+            "SELECT batch_count FROM document_versions
+              WHERE tenant = ?1 AND id = ?2 AND version = ?3",
+        )?
+        .query_row(params![tenant, id.to_string(), db_version], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    let Some(batch_count) = batch_count else {
+        // Never allocated: no such version can become visible.
+        return Ok(());
+    };
+    if let Some(count) = batch_count
+        && i64::from(batch_index) >= count
+    {
+        return Err(CatalogError::InvalidArgument(format!(
+            "batch index {batch_index} is not below version {version}'s batch count {count}"
+        )));
+    }
+    let blob = mean_to_blob(&profile.mean);
+    let other: Option<i64> = conn
+        .prepare_cached(
+            "SELECT length(mean) FROM batch_profiles
+              WHERE tenant = ?1 AND id = ?2 AND version = ?3 AND batch_index != ?4 LIMIT 1",
+        )?
+        .query_row(
+            params![tenant, id.to_string(), db_version, batch_index],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if let Some(bytes) = other
+        && usize::try_from(bytes).ok() != Some(blob.len())
+    {
+        return Err(CatalogError::InvalidArgument(format!(
+            "batch {batch_index}'s mean has {} dimensions; version {version}'s other batches \
+             have {}",
+            profile.mean.len(),
+            bytes / 4
+        )));
+    }
+    conn.prepare_cached(
+        "INSERT INTO batch_profiles
+            (tenant, id, version, batch_index, chunk_count, mean, recorded_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (tenant, id, version, batch_index) DO UPDATE
+            SET chunk_count = excluded.chunk_count, mean = excluded.mean,
+                recorded_at_ms = excluded.recorded_at_ms",
+    )?
+    .execute(params![
+        tenant,
+        id.to_string(),
+        db_version,
+        batch_index,
+        profile.count,
+        blob,
+        now_ms()
+    ])?;
+    Ok(())
+}
+
+/// A document's profile as it is summed up from its batches' rows.
+struct ProfileSum {
+    profile: DocumentProfile,
+    /// Σ count × mean, per dimension.
+    weighted: Vec<f64>,
+    latest_batch_ms: i64,
+    indexed_at_ms: Option<i64>,
+}
+
+impl ProfileSum {
+    fn add(&mut self, count: u32, mean: &[f32], recorded_at_ms: i64) -> Result<(), CatalogError> {
+        if mean.len() != self.weighted.len() {
+            return Err(CatalogError::Corrupt(format!(
+                "document {} version {} has batch means of {} and {} dimensions",
+                self.profile.id,
+                self.profile.version,
+                self.weighted.len(),
+                mean.len()
+            )));
+        }
+        let weight = f64::from(count);
+        for (sum, value) in self.weighted.iter_mut().zip(mean) {
+            *sum += weight * f64::from(*value);
+        }
+        self.profile.chunks += u64::from(count);
+        self.latest_batch_ms = self.latest_batch_ms.max(recorded_at_ms);
+        Ok(())
+    }
+
+    fn finish(mut self) -> DocumentProfile {
+        // `chunks` ≥ 1: every batch counts at least one chunk.
+        let total = self.profile.chunks.max(1) as f64;
+        self.profile.mean = self.weighted.iter().map(|s| (s / total) as f32).collect();
+        self.profile.indexed_at_ms = self.indexed_at_ms.unwrap_or(self.latest_batch_ms);
+        self.profile
+    }
+}
+
+/// The rows [`document_profiles_tx`] reads: each profiled batch of each visible version.
+const PROFILE_ROWS: &str = "
+SELECT d.id, d.domain, d.title, d.version, v.indexed_at_ms,
+       p.chunk_count, p.mean, p.recorded_at_ms
+  FROM documents d
+  JOIN batch_profiles p ON p.tenant = d.tenant AND p.id = d.id AND p.version = d.version
+  LEFT JOIN document_versions v ON v.tenant = d.tenant AND v.id = d.id AND v.version = d.version
+ WHERE d.tenant = ?1 AND d.version > 0 AND d.state NOT IN ('deleting', 'deleted')
+   AND (?2 IS NULL OR d.domain = ?2)
+ ORDER BY d.id, p.batch_index";
+
+fn document_profiles_tx(
+    conn: &Connection,
+    tenant: &str,
+    domain: Option<&str>,
+) -> Result<Vec<DocumentProfile>, CatalogError> {
+    let mut stmt = conn.prepare_cached(PROFILE_ROWS)?;
+    let mut rows = stmt.query(params![tenant, domain])?;
+    let mut out = Vec::new();
+    // Rows come grouped by document: one sum at a time, however many batches there are.
+    let mut current: Option<ProfileSum> = None;
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let version: u64 = from_db(row.get(3)?, "version")?;
+        let count: u32 = from_db(row.get(5)?, "chunk count")?;
+        let blob = row.get_ref(6)?.as_blob().map_err(|e| {
+            CatalogError::Corrupt(format!("a batch profile's mean is not a BLOB: {e}"))
+        })?;
+        let mean = mean_from_blob(blob)?;
+        let recorded_at_ms: i64 = row.get(7)?;
+        let id = id
+            .parse::<DocumentId>()
+            .map_err(|e| CatalogError::Corrupt(format!("document id {id:?}: {e}")))?;
+        if current.as_ref().is_none_or(|sum| sum.profile.id != id) {
+            out.extend(current.take().map(ProfileSum::finish));
+            current = Some(ProfileSum {
+                profile: DocumentProfile {
+                    id,
+                    domain: row.get(1)?,
+                    title: row.get(2)?,
+                    version,
+                    chunks: 0,
+                    mean: Vec::new(),
+                    indexed_at_ms: 0,
+                },
+                weighted: vec![0.0; mean.len()],
+                latest_batch_ms: recorded_at_ms,
+                indexed_at_ms: row.get(4)?,
+            });
+        }
+        if let Some(sum) = current.as_mut() {
+            sum.add(count, &mean, recorded_at_ms)?;
+        }
+    }
+    out.extend(current.map(ProfileSum::finish));
+    Ok(out)
 }
 
 #[async_trait]
@@ -739,6 +960,8 @@ impl Catalog for SqliteCatalog {
             store(conn, &record, last_version)?;
             conn.prepare_cached("DELETE FROM indexed_batches WHERE tenant = ?1 AND id = ?2")?
                 .execute(params![tenant, id.to_string()])?;
+            conn.prepare_cached("DELETE FROM batch_profiles WHERE tenant = ?1 AND id = ?2")?
+                .execute(params![tenant, id.to_string()])?;
             Ok(())
         })
         .await
@@ -798,6 +1021,33 @@ impl Catalog for SqliteCatalog {
             Ok(counts)
         })
         .await
+    }
+
+    async fn record_batch_profile(
+        &self,
+        tenant: &str,
+        id: DocumentId,
+        version: u64,
+        batch_index: u32,
+        profile: &VectorProfile,
+    ) -> Result<(), CatalogError> {
+        check_tenant(tenant)?;
+        profile.validate()?;
+        let tenant = tenant.to_owned();
+        let profile = profile.clone();
+        self.write(move |conn| record_profile_tx(conn, &tenant, id, version, batch_index, &profile))
+            .await
+    }
+
+    async fn document_profiles(
+        &self,
+        tenant: &str,
+        domain: Option<&str>,
+    ) -> Result<Vec<DocumentProfile>, CatalogError> {
+        let tenant = tenant.to_owned();
+        let domain = domain.map(str::to_owned);
+        self.read(move |conn| document_profiles_tx(conn, &tenant, domain.as_deref()))
+            .await
     }
 
     async fn health(&self) -> Result<(), CatalogError> {

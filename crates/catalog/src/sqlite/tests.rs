@@ -3,6 +3,7 @@ use std::sync::Arc;
 use tempfile::TempDir;
 
 use super::*;
+use crate::MAX_PROFILE_DIMS;
 
 const TENANT: &str = "acme";
 
@@ -715,4 +716,377 @@ async fn visible_versions_switch_only_when_indexed_and_vanish_on_delete() {
             .contains_key(&b.id)
     );
     assert!(c.visible_versions(TENANT, &[]).await.unwrap().is_empty());
+}
+
+/// Records batch `batch`'s profile: `count` chunks around `mean`.
+async fn profile(
+    catalog: &SqliteCatalog,
+    up: &NewUpload,
+    version: u64,
+    batch: u32,
+    count: u32,
+    mean: &[f32],
+) -> Result<(), CatalogError> {
+    let profile = VectorProfile {
+        count,
+        mean: mean.to_vec(),
+    };
+    catalog
+        .record_batch_profile(&up.tenant, up.id, version, batch, &profile)
+        .await
+}
+
+/// The document profiles of `tenant` (optionally one domain) as (title, version, chunks, mean).
+async fn profiles(
+    catalog: &SqliteCatalog,
+    tenant: &str,
+    domain: Option<&str>,
+) -> Vec<(String, u64, u64, Vec<f32>)> {
+    catalog
+        .document_profiles(tenant, domain)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.title, p.version, p.chunks, p.mean))
+        .collect()
+}
+
+/// How many batch profile rows the file holds for the document (any version).
+async fn stored_profiles(catalog: &SqliteCatalog, up: &NewUpload) -> i64 {
+    let (tenant, id) = (up.tenant.clone(), up.id.to_string());
+    catalog
+        .read(move |conn| {
+            Ok(conn.query_row(
+                "SELECT COUNT(*) FROM batch_profiles WHERE tenant = ?1 AND id = ?2",
+                params![tenant, id],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn profiles_are_chunk_weighted_and_a_redelivered_batch_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(&dir);
+    let up = upload(TENANT, "hr", "leave.md");
+    c.begin_version(up.clone(), "sha-a").await.unwrap();
+    c.set_chunking(TENANT, up.id, 1, 6, 3).await.unwrap();
+
+    profile(&c, &up, 1, 0, 2, &[1.0, 0.0, -2.0]).await.unwrap();
+    profile(&c, &up, 1, 1, 1, &[9.0, 9.0, 9.0]).await.unwrap();
+    // Redelivered: the same batch again, with what the embedder computed this time.
+    profile(&c, &up, 1, 1, 1, &[4.0, 3.0, 1.0]).await.unwrap();
+    profile(&c, &up, 1, 0, 2, &[1.0, 0.0, -2.0]).await.unwrap();
+    assert_eq!(stored_profiles(&c, &up).await, 2);
+    // Pending: not visible yet.
+    assert!(profiles(&c, TENANT, None).await.is_empty());
+
+    for batch in 0..3 {
+        c.record_batch_indexed(TENANT, up.id, 1, batch, 3)
+            .await
+            .unwrap();
+    }
+    let before = now_ms();
+    c.mark_indexed(TENANT, up.id, 1).await.unwrap();
+    // (2 × [1, 0, -2] + 1 × [4, 3, 1]) / 3; batch 2 was never profiled.
+    assert_eq!(
+        profiles(&c, TENANT, None).await,
+        [("leave.md".into(), 1, 3, vec![2.0, 1.0, -1.0])]
+    );
+    // A batch profiled after `mark_indexed` (the visible version's) still counts.
+    profile(&c, &up, 1, 2, 3, &[2.0, 1.0, -1.0]).await.unwrap();
+    let all = c.document_profiles(TENANT, None).await.unwrap();
+    assert_eq!(all.len(), 1);
+    let p = &all[0];
+    assert_eq!((p.id, p.domain.as_str(), p.version), (up.id, "hr", 1));
+    assert_eq!(
+        (p.chunks, p.mean.as_slice()),
+        (6, [2.0, 1.0, -1.0].as_slice())
+    );
+    // When the version became visible, not when its last batch was profiled.
+    let indexed = c.get(TENANT, up.id).await.unwrap().unwrap().updated_at_ms;
+    assert_eq!(p.indexed_at_ms, indexed);
+    assert!(p.indexed_at_ms >= before);
+}
+
+#[tokio::test]
+async fn only_the_visible_versions_profile_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(&dir);
+    let up = upload(TENANT, "hr", "leave.md");
+    c.begin_version(up.clone(), "sha-a").await.unwrap();
+    profile(&c, &up, 1, 0, 4, &[1.0, 1.0]).await.unwrap();
+    index_fully(&c, &up, 1, 1).await;
+
+    // Version 2 is being indexed: its batches do not show, version 1 stays.
+    c.begin_version(up.clone(), "sha-b").await.unwrap();
+    c.set_chunking(TENANT, up.id, 2, 2, 2).await.unwrap();
+    profile(&c, &up, 2, 0, 1, &[5.0, 5.0]).await.unwrap();
+    assert_eq!(
+        profiles(&c, TENANT, None).await,
+        [("leave.md".into(), 1, 4, vec![1.0, 1.0])]
+    );
+    profile(&c, &up, 2, 1, 1, &[7.0, 3.0]).await.unwrap();
+    c.record_batch_indexed(TENANT, up.id, 2, 0, 2)
+        .await
+        .unwrap();
+    c.record_batch_indexed(TENANT, up.id, 2, 1, 2)
+        .await
+        .unwrap();
+    assert_eq!(profiles(&c, TENANT, None).await[0].1, 1);
+
+    // Visible now: version 2 replaces version 1, whose profile is gone for good.
+    c.mark_indexed(TENANT, up.id, 2).await.unwrap();
+    assert_eq!(
+        profiles(&c, TENANT, None).await,
+        [("leave.md".into(), 2, 2, vec![6.0, 4.0])]
+    );
+    assert_eq!(stored_profiles(&c, &up).await, 2);
+    // A late batch of version 1 can never be seen: dropped, not stored.
+    profile(&c, &up, 1, 0, 4, &[1.0, 1.0]).await.unwrap();
+    assert_eq!(stored_profiles(&c, &up).await, 2);
+    // So is a batch of a version never allocated.
+    profile(&c, &up, 9, 0, 1, &[1.0, 1.0]).await.unwrap();
+    assert_eq!(stored_profiles(&c, &up).await, 2);
+
+    // A visible version with no profiled batch is not listed.
+    let bare = upload(TENANT, "hr", "bare.md");
+    c.begin_version(bare.clone(), "sha").await.unwrap();
+    index_fully(&c, &bare, 1, 1).await;
+    assert_eq!(profiles(&c, TENANT, None).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_older_version_made_visible_keeps_the_newer_pending_ones_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(&dir);
+    let up = upload(TENANT, "hr", "leave.md");
+    c.begin_version(up.clone(), "sha-a").await.unwrap();
+    c.set_chunking(TENANT, up.id, 1, 1, 1).await.unwrap();
+    profile(&c, &up, 1, 0, 1, &[1.0]).await.unwrap();
+    assert!(
+        c.record_batch_indexed(TENANT, up.id, 1, 0, 1)
+            .await
+            .unwrap()
+    );
+    // Version 2 begins (and is profiled) before version 1 is marked indexed.
+    c.begin_version(up.clone(), "sha-b").await.unwrap();
+    profile(&c, &up, 2, 0, 1, &[3.0]).await.unwrap();
+    c.mark_indexed(TENANT, up.id, 1).await.unwrap();
+    assert_eq!(
+        profiles(&c, TENANT, None).await,
+        [("leave.md".into(), 1, 1, vec![1.0])]
+    );
+    assert_eq!(
+        stored_profiles(&c, &up).await,
+        2,
+        "version 2 may still become visible"
+    );
+    index_fully(&c, &up, 2, 1).await;
+    assert_eq!(
+        profiles(&c, TENANT, None).await,
+        [("leave.md".into(), 2, 1, vec![3.0])]
+    );
+    assert_eq!(stored_profiles(&c, &up).await, 1);
+}
+
+#[tokio::test]
+async fn deleted_documents_lose_their_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(&dir);
+    let up = upload(TENANT, "hr", "leave.md");
+    c.begin_version(up.clone(), "sha-a").await.unwrap();
+    profile(&c, &up, 1, 0, 1, &[1.0, 2.0]).await.unwrap();
+    index_fully(&c, &up, 1, 1).await;
+    assert_eq!(profiles(&c, TENANT, None).await.len(), 1);
+
+    // Hidden as soon as the delete starts; gone once it is done.
+    c.mark_deleting(TENANT, up.id).await.unwrap();
+    assert!(profiles(&c, TENANT, None).await.is_empty());
+    profile(&c, &up, 1, 0, 1, &[1.0, 2.0]).await.unwrap();
+    c.mark_deleted(TENANT, up.id).await.unwrap();
+    assert!(profiles(&c, TENANT, None).await.is_empty());
+    assert_eq!(stored_profiles(&c, &up).await, 0);
+    // A late batch of the deleted document is dropped.
+    profile(&c, &up, 1, 0, 1, &[1.0, 2.0]).await.unwrap();
+    assert_eq!(stored_profiles(&c, &up).await, 0);
+
+    // Uploaded again: the new version's profile, once it is visible.
+    c.begin_version(up.clone(), "sha-a").await.unwrap();
+    profile(&c, &up, 2, 0, 1, &[0.5, 0.5]).await.unwrap();
+    index_fully(&c, &up, 2, 1).await;
+    assert_eq!(
+        profiles(&c, TENANT, None).await,
+        [("leave.md".into(), 2, 1, vec![0.5, 0.5])]
+    );
+}
+
+#[tokio::test]
+async fn profiles_filter_by_domain_and_stay_within_their_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(&dir);
+    let hr = upload(TENANT, "hr", "leave.md");
+    let legal = upload(TENANT, "legal", "nda.md");
+    let mut theirs = hr.clone();
+    theirs.tenant = "globex".into();
+    for (up, value) in [(&hr, 1.0), (&legal, 2.0), (&theirs, 3.0)] {
+        c.begin_version(up.clone(), "sha").await.unwrap();
+        profile(&c, up, 1, 0, 1, &[value]).await.unwrap();
+        index_fully(&c, up, 1, 1).await;
+    }
+    // Another tenant's attempt on our document id lands on its own record, not ours.
+    profile(&c, &theirs, 1, 0, 1, &[30.0]).await.unwrap();
+    let stranger = upload("initech", "hr", "leave.md");
+    profile(&c, &stranger, 1, 0, 1, &[99.0]).await.unwrap();
+
+    let titles = |ps: Vec<(String, u64, u64, Vec<f32>)>| -> Vec<(String, Vec<f32>)> {
+        ps.into_iter().map(|(t, _, _, m)| (t, m)).collect()
+    };
+    let mut all = titles(profiles(&c, TENANT, None).await);
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        all,
+        [("leave.md".into(), vec![1.0]), ("nda.md".into(), vec![2.0])]
+    );
+    assert_eq!(
+        titles(profiles(&c, TENANT, Some("legal")).await),
+        [("nda.md".into(), vec![2.0])]
+    );
+    assert!(profiles(&c, TENANT, Some("nope")).await.is_empty());
+    assert_eq!(
+        titles(profiles(&c, "globex", None).await),
+        [("leave.md".into(), vec![30.0])]
+    );
+    assert!(profiles(&c, "initech", None).await.is_empty());
+}
+
+#[tokio::test]
+async fn invalid_profiles_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(&dir);
+    let up = upload(TENANT, "hr", "leave.md");
+    c.begin_version(up.clone(), "sha").await.unwrap();
+    c.set_chunking(TENANT, up.id, 1, 4, 2).await.unwrap();
+    let widest = vec![0.25; MAX_PROFILE_DIMS];
+    profile(&c, &up, 1, 0, 1, &widest).await.unwrap();
+
+    let refused: [(u32, u32, Vec<f32>, &str); 7] = [
+        (1, 0, vec![1.0], "count is 0"),
+        (1, 1, Vec::new(), "mean is empty"),
+        (
+            1,
+            1,
+            vec![0.0; MAX_PROFILE_DIMS + 1],
+            "4097 dimensions; at most 4096",
+        ),
+        (1, 1, vec![1.0, f32::NAN], "value 1 is NaN"),
+        (1, 1, vec![f32::INFINITY], "value 0 is inf"),
+        (2, 1, vec![1.0], "not below version 1's batch count 2"),
+        (
+            1,
+            1,
+            vec![1.0; 3],
+            "3 dimensions; version 1's other batches have 4096",
+        ),
+    ];
+    for (batch, count, mean, reason) in refused {
+        let err = profile(&c, &up, 1, batch, count, &mean).await.unwrap_err();
+        assert!(matches!(err, CatalogError::InvalidArgument(_)), "{err}");
+        assert!(err.to_string().contains(reason), "{err}");
+        let service = rag_core::ServiceError::from(err);
+        assert_eq!(service.code, rag_core::ErrorCode::InvalidArgument);
+    }
+    let empty_tenant = NewUpload {
+        tenant: String::new(),
+        ..up.clone()
+    };
+    let err = profile(&c, &empty_tenant, 1, 0, 1, &[1.0])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CatalogError::InvalidArgument(_)), "{err}");
+    assert_eq!(stored_profiles(&c, &up).await, 1);
+
+    // The one batch a version has may change its dimensions on redelivery.
+    profile(&c, &up, 1, 0, 2, &[1.0, 2.0]).await.unwrap();
+    index_fully(&c, &up, 1, 1).await;
+    assert_eq!(
+        profiles(&c, TENANT, None).await,
+        [("leave.md".into(), 1, 2, vec![1.0, 2.0])]
+    );
+}
+
+#[test]
+fn means_round_trip_through_blobs_exactly() {
+    let values = [
+        0.0,
+        -0.0,
+        1.0 / 3.0,
+        f32::MIN_POSITIVE,
+        f32::from_bits(1),
+        f32::MAX,
+    ];
+    let blob = mean_to_blob(&values);
+    assert_eq!(&blob[8..12], (1.0f32 / 3.0).to_le_bytes());
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&mean_from_blob(&blob).unwrap()), bits(&values));
+    assert!(matches!(
+        mean_from_blob(&blob[..6]),
+        Err(CatalogError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_version_1_file_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let up = upload(TENANT, "hr", "leave.md");
+    {
+        // The file as version 1 of this crate left it: one document, version 1 visible.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute(
+            "INSERT INTO documents (tenant, id, domain, title, object_key, state, version,
+                last_version, content_sha256, chunk_count, size_bytes, created_at_ms,
+                updated_at_ms)
+             VALUES (?1, ?2, 'hr', 'leave.md', ?3, 'indexed', 1, 1, 'sha-a', 3, 1234, 10, 20)",
+            params![TENANT, up.id.to_string(), up.object_key],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO document_versions (tenant, id, version, content_sha256, size_bytes,
+                chunk_count, batch_count, created_at_ms, indexed_at_ms)
+             VALUES (?1, ?2, 1, 'sha-a', 1234, 3, 1, 10, 20)",
+            params![TENANT, up.id.to_string()],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+
+    let c = SqliteCatalog::open(&path).unwrap();
+    let rec = c.get(TENANT, up.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.state, rec.version, rec.chunk_count),
+        (DocumentState::Indexed, 1, 3)
+    );
+    // Indexed before profiles were kept: none until its batches are profiled (a re-index).
+    assert!(profiles(&c, TENANT, None).await.is_empty());
+    profile(&c, &up, 1, 0, 3, &[1.0, 2.0]).await.unwrap();
+    let all = c.document_profiles(TENANT, None).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0].version, all[0].chunks, all[0].indexed_at_ms),
+        (1, 3, 20)
+    );
+    drop(c);
+
+    // Recorded as migrated: reopening does not run the migration again (it would fail).
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let c = SqliteCatalog::open(&path).unwrap();
+    assert_eq!(profiles(&c, TENANT, None).await.len(), 1);
 }
