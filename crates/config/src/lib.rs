@@ -44,6 +44,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The tenant of requests that carry no credentials (the embedded profile has one tenant).
     pub default_tenant: String,
+    /// On shutdown, how long a service may drain in-flight requests and finish the queue
+    /// message it is handling before what is left is abandoned (messages are delivered again).
+    /// Keep it below Kubernetes' `terminationGracePeriodSeconds`.
+    pub shutdown_grace_ms: u64,
     pub telemetry: TelemetrySettings,
     /// How the AWS backends (S3, SQS, Bedrock) reach AWS or an emulator.
     pub aws: AwsSettings,
@@ -63,6 +67,7 @@ pub struct Settings {
     pub prompts: PromptSettings,
     pub guardrails: GuardrailSettings,
     pub feedback: FeedbackSettings,
+    pub drift: DriftSettings,
     /// Dollars per million tokens, by model id (a configured table replaces the defaults).
     pub pricing: BTreeMap<String, ModelPrice>,
     pub domains: Vec<DomainSettings>,
@@ -73,6 +78,7 @@ impl Default for Settings {
         Self {
             data_dir: PathBuf::from(".rag-data"),
             default_tenant: "default".into(),
+            shutdown_grace_ms: 20_000,
             telemetry: TelemetrySettings::default(),
             aws: AwsSettings::default(),
             object_store: ObjectStoreSettings::default(),
@@ -91,6 +97,7 @@ impl Default for Settings {
             prompts: PromptSettings::default(),
             guardrails: GuardrailSettings::default(),
             feedback: FeedbackSettings::default(),
+            drift: DriftSettings::default(),
             pricing: default_pricing(),
             domains: vec![
                 // Mostly factual look-ups: only a clearly complex question leaves the light tier.
@@ -165,6 +172,13 @@ pub struct TelemetrySettings {
     /// Where a service in a process of its own serves `GET /metrics` (the gateway serves it
     /// on its API port anyway). Unset: not served.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where spans go: an OpenTelemetry collector's OTLP/gRPC endpoint
+    /// (`http://otel-collector:4317`). Unset: none are exported, but trace ids are still made,
+    /// propagated and returned to clients, so logs of one request can be found by it.
+    pub otlp_endpoint: Option<String>,
+    /// The share of new traces exported, in [0, 1]; a trace continued from a caller follows
+    /// the caller's decision.
+    pub trace_sample_ratio: f64,
 }
 
 impl Default for TelemetrySettings {
@@ -175,6 +189,8 @@ impl Default for TelemetrySettings {
             // which say nothing to an operator.
             log_filter: "info,qdrant_edge=error,tantivy=warn".into(),
             metrics_listen: None,
+            otlp_endpoint: None,
+            trace_sample_ratio: 1.0,
         }
     }
 }
@@ -849,6 +865,45 @@ impl Default for FeedbackSettings {
     fn default() -> Self {
         Self::Sqlite {
             path: "feedback.sqlite3".into(),
+        }
+    }
+}
+
+/// Drift detection: recent questions against a baseline window, and recently indexed
+/// documents against each domain's centre of mass (`rag-drift`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DriftSettings {
+    /// How often the router measures drift and exports it as metrics; 0: never (`ragctl
+    /// drift` still measures on demand).
+    pub interval_secs: u64,
+    /// The recent window: questions asked and documents indexed in the last this many hours.
+    pub recent_hours: u64,
+    /// The baseline window, just before the recent one.
+    pub baseline_days: u64,
+    /// At most this many questions per window (the newest).
+    pub max_questions: usize,
+    /// Principal directions (of both windows pooled) on which questions are compared.
+    pub components: usize,
+    /// Significance level of the Kolmogorov-Smirnov tests.
+    pub alpha: f64,
+    /// Questions needed in each window before a test is run.
+    pub min_questions: usize,
+    /// Documents needed on each side before the corpus test is run.
+    pub min_documents: usize,
+}
+
+impl Default for DriftSettings {
+    fn default() -> Self {
+        Self {
+            interval_secs: 900,
+            recent_hours: 24,
+            baseline_days: 7,
+            max_questions: 5_000,
+            components: 3,
+            alpha: 0.01,
+            min_questions: 30,
+            min_documents: 5,
         }
     }
 }

@@ -94,6 +94,12 @@ impl Settings {
             ));
         }
         self.validate_aws()?;
+        if let Some(url) = &self.telemetry.otlp_endpoint {
+            check_url("telemetry.otlp_endpoint", url)?;
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.trace_sample_ratio) {
+            return Err(invalid("telemetry.trace_sample_ratio", "must be in [0, 1]"));
+        }
         if let VectorStoreSettings::Qdrant {
             url, collection, ..
         } = &self.vector_store
@@ -357,6 +363,28 @@ impl Settings {
                     format!("{model:?}: prices must be non-negative numbers"),
                 ));
             }
+        }
+        let drift = &self.drift;
+        if drift.recent_hours == 0 || drift.baseline_days == 0 {
+            return Err(invalid(
+                "drift",
+                "recent_hours and baseline_days must be positive",
+            ));
+        }
+        if !(drift.alpha > 0.0 && drift.alpha < 1.0) {
+            return Err(invalid("drift.alpha", "must be in (0, 1)"));
+        }
+        if drift.components == 0 || drift.components > 16 {
+            return Err(invalid("drift.components", "must be in 1..=16"));
+        }
+        if drift.min_questions < 2
+            || drift.min_documents < 2
+            || drift.max_questions < drift.min_questions
+        {
+            return Err(invalid(
+                "drift",
+                "min_questions and min_documents must be at least 2, and max_questions at least min_questions",
+            ));
         }
         if let FeedbackSettings::Postgres { url } = &self.feedback
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod aws_setup;
+mod drift;
 mod eval;
 mod feedback;
 mod load;
@@ -63,6 +64,9 @@ enum Command {
     /// What users' ratings of answers say.
     #[command(subcommand)]
     Feedback(FeedbackCommand),
+    /// Query drift (recent questions against a baseline window and the documents) and corpus
+    /// drift (new documents against their domain's centre of mass).
+    Drift(drift::DriftArgs),
 }
 
 #[derive(Subcommand)]
@@ -84,8 +88,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref(), &Environment::Process)
         .context("invalid configuration")?;
-    rag_telemetry::init(&settings.telemetry);
-    match cli.command {
+    rag_telemetry::init(&settings.telemetry, "rag");
+    let result = match cli.command {
         Command::Up {
             data_dir,
             listen,
@@ -107,7 +111,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Feedback(FeedbackCommand::Routing(args)) => {
             feedback::routing(settings, args).await
         }
-    }
+        Command::Drift(args) => drift::run(settings, args).await,
+    };
+    rag_telemetry::trace::shutdown();
+    result
 }
 
 async fn up(settings: Settings, seed: Option<PathBuf>) -> anyhow::Result<()> {

@@ -1,12 +1,12 @@
 //! The chunks-queue consumer: embeds chunk batches and writes both indexes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message as _;
 use rag_backends::rag_cache::Cache;
-use rag_backends::rag_catalog::Catalog;
+use rag_backends::rag_catalog::{Catalog, VectorProfile};
 use rag_backends::rag_embeddings::EmbeddingModel;
 use rag_backends::rag_keyword_index::KeywordIndex;
 use rag_backends::rag_queue::{self as rag_queue, Delivery, Outcome, Queue};
@@ -16,6 +16,7 @@ use rag_core::fault::crash_point;
 use rag_core::{ChunkRecord, DocumentId};
 use rag_proto::{ChunkBatch, IndexJob, index_job};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct Indexer {
@@ -27,6 +28,28 @@ pub struct Indexer {
     model: Arc<dyn EmbeddingModel>,
     receive_batch: usize,
     wait: Duration,
+}
+
+impl Indexer {
+    /// What [`Indexer::check`] can check.
+    pub const DEPENDENCIES: [&'static str; 4] =
+        ["chunks_queue", "catalog", "vector_store", "keyword_index"];
+
+    /// Whether `dependency` (one of [`Self::DEPENDENCIES`]) answers: for readiness.
+    pub async fn check(&self, dependency: &str) -> Result<(), String> {
+        match dependency {
+            "chunks_queue" => self
+                .queue
+                .stats()
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            "catalog" => self.catalog.health().await.map_err(|e| e.to_string()),
+            "vector_store" => self.vectors.health().await.map_err(|e| e.to_string()),
+            "keyword_index" => self.keywords.health().await.map_err(|e| e.to_string()),
+            other => Err(format!("no such dependency: {other}")),
+        }
+    }
 }
 
 /// The cache epoch scopes that a change to `domain` of `tenant` invalidates.
@@ -80,7 +103,8 @@ impl Indexer {
             outcomes[i] = outcome;
         }
         for (i, removal) in removals {
-            outcomes[i] = self.remove(removal).await;
+            let span = job_span("remove", removal.id, &removal.trace_context);
+            outcomes[i] = self.remove(removal).instrument(span).await;
         }
         outcomes
     }
@@ -109,16 +133,40 @@ impl Indexer {
         if live.is_empty() {
             return results;
         }
-        if let Err(reason) = self.write_indexes(&live).await {
-            results.extend(
-                live.iter()
-                    .map(|(i, _)| (*i, Outcome::Retry(reason.clone()))),
+        // One embedding call for the chunks of several uploads: in the first one's trace,
+        // linked to the others'.
+        let span = tracing::info_span!(
+            "index_chunks",
+            jobs = live.len(),
+            trace_id = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        );
+        if let Some((_, first)) = live.first() {
+            rag_telemetry::trace::continue_trace(
+                &span,
+                rag_telemetry::trace::extract_map(&first.trace_context),
             );
-            return results;
         }
+        for (_, job) in live.iter().skip(1) {
+            rag_telemetry::trace::link(
+                &span,
+                &rag_telemetry::trace::extract_map(&job.trace_context),
+            );
+        }
+        let profiles = match self.write_indexes(&live).instrument(span).await {
+            Ok(profiles) => profiles,
+            Err(reason) => {
+                results.extend(
+                    live.iter()
+                        .map(|(i, _)| (*i, Outcome::Retry(reason.clone()))),
+                );
+                return results;
+            }
+        };
         let mut changed = BTreeSet::new();
-        for (i, job) in &live {
-            let outcome = match self.record(job).await {
+        for ((i, job), profile) in live.iter().zip(&profiles) {
+            let span = job_span("record_batch", job.id, &job.trace_context);
+            let outcome = match self.record(job, profile.as_ref()).instrument(span).await {
                 Ok(published) => {
                     if published {
                         changed.insert((job.tenant.as_str(), job.domain.as_str()));
@@ -136,8 +184,12 @@ impl Indexer {
     }
 
     /// Embeds the chunks of `jobs` and writes them to both indexes (invisible to readers
-    /// until their version is marked indexed).
-    async fn write_indexes(&self, jobs: &[(usize, Upsert)]) -> Result<(), String> {
+    /// until their version is marked indexed). Returns each job's mean vector (for corpus
+    /// drift; `None` for a batch without chunks).
+    async fn write_indexes(
+        &self,
+        jobs: &[(usize, Upsert)],
+    ) -> Result<Vec<Option<VectorProfile>>, String> {
         let chunks: Vec<ChunkRecord> = jobs
             .iter()
             .flat_map(|(_, job)| job.chunks.iter().cloned())
@@ -165,6 +217,13 @@ impl Indexer {
                 chunks.len()
             ));
         }
+        let mut profiles = Vec::with_capacity(jobs.len());
+        let mut rest = vectors.as_slice();
+        for (_, job) in jobs {
+            let (mine, others) = rest.split_at(job.chunks.len().min(rest.len()));
+            profiles.push(mean_profile(mine));
+            rest = others;
+        }
         let points = chunks
             .iter()
             .cloned()
@@ -184,12 +243,18 @@ impl Indexer {
         crash_point("embedder.after_keyword_upsert");
         metrics.chunks_indexed.inc_by(texts.len() as u64);
         tracing::debug!(chunks = texts.len(), "chunks written to both indexes");
-        Ok(())
+        Ok(profiles)
     }
 
-    /// Records that `job`'s batch is in both indexes; publishes its version when it was the
-    /// last one. Returns whether a version was published.
-    async fn record(&self, job: &Upsert) -> Result<bool, String> {
+    /// Records that `job`'s batch is in both indexes, with its mean vector; publishes its
+    /// version when it was the last one. Returns whether a version was published.
+    async fn record(&self, job: &Upsert, profile: Option<&VectorProfile>) -> Result<bool, String> {
+        if let Some(profile) = profile {
+            self.catalog
+                .record_batch_profile(&job.tenant, job.id, job.version, job.batch_index, profile)
+                .await
+                .map_err(|e| format!("catalog: {e}"))?;
+        }
         let complete = self
             .catalog
             .record_batch_indexed(
@@ -246,7 +311,6 @@ impl Indexer {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(document = %removal.id))]
     async fn remove(&self, removal: Removal) -> Outcome {
         match self.remove_from_indexes(&removal).await {
             Ok(()) => {
@@ -301,6 +365,25 @@ impl Indexer {
     }
 }
 
+/// The mean of a batch's chunk vectors, weighted by their number.
+fn mean_profile(vectors: &[Vec<f32>]) -> Option<VectorProfile> {
+    let first = vectors.first()?;
+    let mut mean = vec![0.0f64; first.len()];
+    for vector in vectors {
+        for (sum, x) in mean.iter_mut().zip(vector) {
+            *sum += f64::from(*x);
+        }
+    }
+    let count = u32::try_from(vectors.len()).ok()?;
+    Some(VectorProfile {
+        count,
+        mean: mean
+            .into_iter()
+            .map(|sum| (sum / f64::from(count)) as f32)
+            .collect(),
+    })
+}
+
 /// Texts per model call: bounds one call's memory (10 jobs of 64 chunks fit in one).
 const TEXTS_PER_MODEL_CALL: usize = 1024;
 
@@ -316,6 +399,8 @@ struct Upsert {
     chunks: Vec<ChunkRecord>,
     /// When the object was created (its S3 event), in ms since the epoch; 0 unknown.
     event_time_ms: i64,
+    /// The trace of the upload that caused it.
+    trace_context: HashMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -323,6 +408,25 @@ struct Removal {
     id: DocumentId,
     tenant: String,
     domain: String,
+    trace_context: HashMap<String, String>,
+}
+
+/// A span of work for one job (`name`), in the trace of the upload (or delete) that caused it.
+fn job_span(
+    name: &'static str,
+    id: DocumentId,
+    trace_context: &HashMap<String, String>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "job",
+        otel.name = name,
+        otel.kind = "consumer",
+        document = %id,
+        trace_id = tracing::field::Empty,
+        request_id = tracing::field::Empty,
+    );
+    rag_telemetry::trace::continue_trace(&span, rag_telemetry::trace::extract_map(trace_context));
+    span
 }
 
 #[derive(Debug)]
@@ -335,14 +439,16 @@ enum Job {
 fn decode(delivery: &Delivery) -> Result<Job, String> {
     let job =
         IndexJob::decode(delivery.body.as_slice()).map_err(|e| format!("not an index job: {e}"))?;
+    let trace_context = job.trace_context;
     match job.job {
-        Some(index_job::Job::Upsert(batch)) => check_batch(batch).map(Job::Upsert),
+        Some(index_job::Job::Upsert(batch)) => check_batch(batch, trace_context).map(Job::Upsert),
         Some(index_job::Job::Remove(removal)) => {
             let id = parse_id(&removal.document_id)?;
             Ok(Job::Remove(Removal {
                 id,
                 tenant: removal.tenant,
                 domain: removal.domain,
+                trace_context,
             }))
         }
         None => Err("index job is empty".into()),
@@ -354,7 +460,10 @@ fn parse_id(id: &str) -> Result<DocumentId, String> {
         .map_err(|_| format!("invalid document id {id:?}"))
 }
 
-fn check_batch(batch: ChunkBatch) -> Result<Upsert, String> {
+fn check_batch(
+    batch: ChunkBatch,
+    trace_context: HashMap<String, String>,
+) -> Result<Upsert, String> {
     let id = parse_id(&batch.document_id)?;
     let chunks: Vec<ChunkRecord> = batch
         .chunks
@@ -377,5 +486,19 @@ fn check_batch(batch: ChunkBatch) -> Result<Upsert, String> {
         batch_count: batch.batch_count,
         chunks,
         event_time_ms: batch.event_time_ms,
+        trace_context,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_profile_is_the_mean_of_its_vectors() {
+        let profile = mean_profile(&[vec![1.0, 0.0], vec![0.0, 1.0], vec![2.0, 2.0]]).unwrap();
+        assert_eq!(profile.count, 3);
+        assert_eq!(profile.mean, vec![1.0, 1.0]);
+        assert!(mean_profile(&[]).is_none());
+    }
 }

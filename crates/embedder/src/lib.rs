@@ -14,6 +14,7 @@ use rag_backends::rag_embeddings::EmbeddingModel;
 use rag_backends::{EmbeddingModels, generation};
 use rag_config::Settings;
 use rag_core::ServiceError;
+use rag_grpc::Readiness;
 use rag_proto::embedder_service_server::{EmbedderService, EmbedderServiceServer};
 use rag_proto::{EmbedRequest, EmbedResponse, Embedding};
 use tokio::net::TcpListener;
@@ -35,40 +36,57 @@ pub enum EmbedderError {
 
 /// Serves embeddings on `listener` and consumes the chunks queue until `shutdown` resolves;
 /// both follow the current index generation (its model, its indexes, its chunks queue).
+/// Ready while the chunks queue, the catalog and both indexes answer.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), EmbedderError> {
-    let models = EmbeddingModels::default();
-    let current = generation::follow(settings.clone(), {
-        let models = models.clone();
-        move |generation| {
-            let models = models.clone();
-            async move {
-                let model = models.get(&generation.settings).await?;
-                let indexer = Indexer::new(&generation.settings, model.clone())?;
-                Ok::<_, rag_backends::BackendError>(Current { model, indexer })
-            }
+    let readiness = Readiness::new("embedder");
+    let grace = std::time::Duration::from_millis(settings.shutdown_grace_ms);
+    rag_grpc::with_stop(shutdown, |stop| async move {
+        let models = EmbeddingModels::default();
+        let following =
+            rag_grpc::start_with_retries("embedder", "model and indexes", &stop, || {
+                let models = models.clone();
+                generation::follow(settings.clone(), move |generation| {
+                    let models = models.clone();
+                    async move {
+                        let model = models.get(&generation.settings).await?;
+                        let indexer = Indexer::new(&generation.settings, model.clone())?;
+                        Ok::<_, rag_backends::BackendError>(Current { model, indexer })
+                    }
+                })
+            });
+        let Some(current) = following.await else {
+            return Ok(());
+        };
+        let mut readiness = readiness;
+        for dependency in Indexer::DEPENDENCIES {
+            let current = current.receiver();
+            readiness = readiness.check(dependency, move || {
+                let indexer = current.borrow().1.indexer.clone();
+                async move { indexer.check(dependency).await }
+            });
         }
-    })
-    .await?;
-    let service = Embedder {
-        root: settings.clone(),
-        models,
-        current: current.receiver(),
-        max_texts: settings.embedder.max_texts_per_request,
-    };
-    let service = EmbedderServiceServer::new(service);
-    rag_grpc::serve_service_with_worker(listener, service, shutdown, |stop| {
-        generation::run_per_generation(current.receiver(), stop, |current, stop| {
-            current.1.indexer.clone().consume(stop)
+        let service = Embedder {
+            root: settings.clone(),
+            models,
+            current: current.receiver(),
+            max_texts: settings.embedder.max_texts_per_request,
+        };
+        let service = EmbedderServiceServer::new(service);
+        rag_grpc::serve_service_with_worker(listener, service, readiness, stop, grace, |stop| {
+            generation::run_per_generation(current.receiver(), stop, |current, stop| {
+                current.1.indexer.clone().consume(stop)
+            })
         })
+        .await?;
+        // The indexes are closed when this returns: another process may open them next.
+        current.close().await;
+        Ok(())
     })
-    .await?;
-    // The indexes are closed when this returns: another process may open them next.
-    current.close().await;
-    Ok(())
+    .await
 }
 
 /// What the embedder uses for the current index generation.

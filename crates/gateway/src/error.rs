@@ -1,4 +1,5 @@
-//! The one map from errors to HTTP responses: `{"error": {"code", "message", "field"?}}`,
+//! The one map from errors to HTTP responses:
+//! `{"error": {"code", "message", "field"?, "trace_id"?}}`,
 //! with `Retry-After` where a retry may help. A 500 says nothing about its cause.
 
 use axum::Json;
@@ -34,6 +35,10 @@ impl IntoResponse for ApiError {
         let mut body = json!({ "code": e.code.as_str(), "message": e.message });
         if let Some(field) = &e.field {
             body["field"] = json!(field);
+        }
+        // The id to quote when reporting the error; the trace and the logs are found by it.
+        if let Some(trace_id) = rag_telemetry::trace::current_trace_id() {
+            body["trace_id"] = json!(trace_id);
         }
         let mut response = (e.code.http_status(), Json(json!({ "error": body }))).into_response();
         if let Some(secs) = e.retry_after_secs

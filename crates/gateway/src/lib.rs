@@ -9,16 +9,16 @@ mod error;
 mod json;
 mod routes;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rag_backends::rag_object_store::ObjectStore;
 use rag_config::Settings;
+use rag_grpc::Channel;
 use rag_proto::document_service_client::DocumentServiceClient;
 use rag_proto::router_service_client::RouterServiceClient;
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
 
 pub use routes::router;
 
@@ -67,22 +67,53 @@ impl AppState {
     }
 }
 
-/// Serves the HTTP API on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves the HTTP API on `listener` until `shutdown` resolves, then drains in-flight
+/// requests for at most `shutdown_grace_ms` (a stream still open then is cut).
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let state = AppState::new(&settings)?;
+    let grace = Duration::from_millis(settings.shutdown_grace_ms);
     tracing::info!(addr = ?listener.local_addr().ok(), "gateway listening");
-    // Nagle's algorithm off: a small response must not wait for the client's delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
+    let listener = ApiListener(listener);
+    rag_grpc::with_stop(shutdown, |stop| async move {
+        let serving = axum::serve(listener, router(state))
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .into_future();
+        let deadline = async {
+            stop.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serving => served?,
+            () = deadline => {
+                tracing::warn!(?grace, "requests still running at the drain deadline were cut");
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The API's listener: every connection counted (`rag_open_connections{protocol="http"}`),
+/// with Nagle's algorithm off (a small response must not wait for the client's delayed ACK).
+struct ApiListener(TcpListener);
+
+impl axum::serve::Listener for ApiListener {
+    type Io = rag_grpc::CountedStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+        (rag_grpc::CountedStream::new(stream, "http"), addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
 }

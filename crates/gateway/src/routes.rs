@@ -58,25 +58,54 @@ pub fn router(state: AppState) -> axum::Router {
         .route_layer(axum::middleware::from_fn(track))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(trace_id_header))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
         .with_state(state)
 }
 
-/// The span every log line of a request carries: method, route and the request id (set by
-/// `SetRequestIdLayer` before this span is made, and returned in `x-request-id`).
+/// The span every log line of a request carries: method, route, the request id (set by
+/// `SetRequestIdLayer` before this span is made, and returned in `x-request-id`) and the
+/// trace id (returned in `x-trace-id`). It continues a client's trace (`traceparent`), and
+/// is the root of the request's trace through every service otherwise.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| request.uri().path(), |p| p.as_str());
-    tracing::info_span!(
+    let request_id = request_id(request.headers());
+    let span = tracing::info_span!(
         "request",
+        otel.name = %format_args!("{} {route}", request.method()),
+        otel.kind = "server",
         method = %request.method(),
         route = %route,
-        request_id = %request_id(request.headers()),
-    )
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+    );
+    rag_telemetry::trace::start_request(
+        &span,
+        rag_telemetry::trace::extract_client_headers(request.headers()),
+        &request_id,
+    );
+    span
+}
+
+/// Tells the client its request's trace id (`x-trace-id`), to quote in a bug report or to
+/// find the trace and the log lines by.
+async fn trace_id_header(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let trace_id = rag_telemetry::trace::current_trace_id();
+    let mut response = next.run(request).await;
+    if let Some(value) = trace_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response
+            .headers_mut()
+            .insert(rag_telemetry::trace::TRACE_ID_HEADER, value);
+    }
+    response
 }
 
 fn request_id(headers: &HeaderMap) -> String {
@@ -409,7 +438,9 @@ async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiR
         .await?
         .into_inner();
     let key = ObjectKey::for_upload(&tenant, &domain, &file_name).to_key();
-    let metadata = BTreeMap::from([(TENANT_METADATA.to_owned(), tenant)]);
+    let mut metadata = BTreeMap::from([(TENANT_METADATA.to_owned(), tenant)]);
+    // The upload's trace goes on with the object: the ingest-worker continues it from here.
+    rag_telemetry::trace::inject_map(&mut metadata);
     state
         .objects
         .put(&key, bytes, metadata)

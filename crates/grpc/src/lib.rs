@@ -1,5 +1,6 @@
-//! gRPC plumbing shared by the services: serving on a bound listener with health and
-//! reflection, and lazily connected client channels with timeouts.
+//! gRPC plumbing shared by the services: serving on a bound listener with health,
+//! reflection, a span and metrics per call (`observe`), and lazily connected client channels
+//! with timeouts that carry the caller's trace context.
 //!
 //! Must not know any service's logic.
 
@@ -9,7 +10,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::{Endpoint, Server};
+
+mod lifecycle;
+mod observe;
+
+pub use lifecycle::{Readiness, start_with_retries, with_stop};
+pub use observe::{Channel, CountedStream, ServerTelemetryLayer};
+pub use tokio_util::sync::CancellationToken;
 
 pub use tonic_health::ServingStatus;
 pub use tonic_health::server::HealthReporter;
@@ -47,18 +55,22 @@ pub async fn serve(
         .map_err(|e| GrpcError::Reflection(e.to_string()))?;
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(ServerTelemetryLayer)
         .add_routes(routes.add_service(reflection))
         .serve_with_incoming_shutdown(no_delay(listener), shutdown)
         .await?;
     Ok(())
 }
 
-/// Serves one gRPC service, reported as serving to the health service, plus health and
-/// reflection, on `listener` until `shutdown` resolves.
+/// Serves one gRPC service plus health and reflection on `listener` until `stop` is
+/// cancelled, then drains in-flight calls for at most `grace`. The service (and the server,
+/// `""`) is reported SERVING only while `readiness`' checks pass.
 pub async fn serve_service<S>(
     listener: TcpListener,
     service: S,
-    shutdown: impl Future<Output = ()> + Send,
+    readiness: Readiness,
+    stop: CancellationToken,
+    grace: Duration,
 ) -> Result<(), GrpcError>
 where
     S: tonic::codegen::Service<
@@ -72,16 +84,19 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    serve_service_with_worker(listener, service, shutdown, |_stop| async {}).await
+    serve_service_with_worker(listener, service, readiness, stop, grace, |_stop| async {}).await
 }
 
 /// [`serve_service`] with a background worker (a queue consumer) beside the server. On
-/// shutdown the server drains first, then the worker is told to stop and awaited, so the
-/// message it is handling finishes.
+/// stop, the server drains its calls and the worker finishes the message it is handling,
+/// together, within `grace`; what is still running then is abandoned (an unacknowledged
+/// message is delivered again later).
 pub async fn serve_service_with_worker<S, W, F>(
     listener: TcpListener,
     service: S,
-    shutdown: impl Future<Output = ()> + Send,
+    readiness: Readiness,
+    stop: CancellationToken,
+    grace: Duration,
     worker: W,
 ) -> Result<(), GrpcError>
 where
@@ -95,33 +110,61 @@ where
         + Sync
         + 'static,
     S::Future: Send + 'static,
-    W: FnOnce(tokio_util::sync::CancellationToken) -> F,
+    W: FnOnce(CancellationToken) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
     let (reporter, health) = health();
-    reporter.set_serving::<S>().await;
+    reporter.set_not_serving::<S>().await;
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
     tracing::info!(service = S::NAME, addr = ?listener.local_addr().ok(), "listening");
-    let stop = tokio_util::sync::CancellationToken::new();
-    let worker = tokio::spawn(worker(stop.clone()));
-    let served = serve(listener, Routes::new(service).add_service(health), shutdown).await;
+    let probe = tokio::spawn(readiness.run(reporter, vec![S::NAME, ""], stop.clone()));
+    let mut worker = tokio::spawn(worker(stop.clone()));
+    let deadline = async {
+        stop.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::pin!(deadline);
+    let served = serve(
+        listener,
+        Routes::new(service).add_service(health),
+        stop.clone().cancelled_owned(),
+    );
+    let served = tokio::select! {
+        served = served => served,
+        () = &mut deadline => {
+            tracing::warn!(service = S::NAME, ?grace, "calls still running at the drain deadline were abandoned");
+            Ok(())
+        }
+    };
+    // Stops the worker and the probe too when the server ended on its own (an error).
     stop.cancel();
-    if let Err(e) = worker.await {
-        tracing::error!(service = S::NAME, error = %e, "background worker ended abnormally");
+    tokio::select! {
+        finished = &mut worker => if let Err(e) = finished {
+            tracing::error!(service = S::NAME, error = %e, "background worker ended abnormally");
+        },
+        () = &mut deadline => {
+            worker.abort();
+            tracing::warn!(service = S::NAME, ?grace, "the background worker did not stop by the drain deadline; its message will be delivered again");
+        }
     }
+    let _ = probe.await;
     served
 }
 
-/// Accepted connections with Nagle's algorithm off: small request/response messages must
-/// not wait for the peer's delayed ACK (that costs ~40 ms per call).
+/// Accepted connections, counted, with Nagle's algorithm off: small request/response
+/// messages must not wait for the peer's delayed ACK (that costs ~40 ms per call).
 fn no_delay(
     listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+) -> impl tokio_stream::Stream<Item = std::io::Result<CountedStream<tokio::net::TcpStream>>> {
     use tokio_stream::StreamExt;
     TcpListenerStream::new(listener).map(|accepted| {
-        accepted.inspect(|stream| {
+        accepted.map(|stream| {
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
+            CountedStream::new(stream, "grpc")
         })
     })
 }
@@ -133,13 +176,15 @@ pub fn lazy_channel(url: &str, request_timeout: Duration) -> Result<Channel, Grp
         url: url.to_owned(),
         reason: e.to_string(),
     })?;
-    Ok(endpoint
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(request_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+    Ok(Channel::new(
+        endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(request_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true)
+            .connect_lazy(),
+    ))
 }
 
 /// The embedding of one text from the embedder service (the router and the retriever both
@@ -180,12 +225,22 @@ pub struct QueryEmbedding {
 
 /// Asks a peer's gRPC health service whether `service` (or `""`, the whole server) serves.
 pub async fn check_health(channel: Channel, service: &str) -> bool {
-    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    health_status(channel, service).await.is_ok()
+}
+
+/// A peer's health as a readiness check: `Ok` when `service` (or `""`, the whole server)
+/// is SERVING; otherwise what it said, or why it could not be asked.
+pub async fn health_status(channel: Channel, service: &str) -> Result<(), String> {
+    use tonic_health::pb::health_check_response::ServingStatus as Status;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel.transport());
     let request = tonic_health::pb::HealthCheckRequest {
         service: service.to_owned(),
     };
-    matches!(
-        client.check(request).await.map(|r| r.into_inner().status),
-        Ok(s) if s == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    )
+    match client.check(request).await {
+        Ok(response) => match response.into_inner().status() {
+            Status::Serving => Ok(()),
+            other => Err(format!("reports {}", other.as_str_name())),
+        },
+        Err(status) => Err(format!("unreachable: {}", status.message())),
+    }
 }

@@ -155,7 +155,11 @@ impl Documents {
                 tenant: record.tenant.clone(),
                 domain: record.domain.clone(),
             })),
-            trace_context: Default::default(),
+            trace_context: {
+                let mut context = std::collections::HashMap::new();
+                rag_telemetry::trace::inject_map(&mut context);
+                context
+            },
         };
         self.chunks
             .send(Message {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use rag_backends::generation;
 use rag_config::Settings;
+use rag_grpc::Readiness;
 use rag_proto::document_service_server::{DocumentService, DocumentServiceServer};
 use rag_proto::{
     DeleteDocumentRequest, Document, GetDocumentRequest, ListDocumentsRequest,
@@ -40,25 +41,43 @@ pub enum IngestError {
 
 /// Serves the document service on `listener` and consumes the documents queue until
 /// `shutdown` resolves; both follow the current index generation (its catalog, chunk sizes
-/// and chunks queue).
+/// and chunks queue). Ready while the object store, both queues and the catalog answer.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), IngestError> {
-    let current = generation::follow(settings, |generation| async move {
-        Worker::new(&generation.settings)
-    })
-    .await?;
-    let documents = DocumentServiceServer::new(CurrentDocuments(current.receiver()));
-    rag_grpc::serve_service_with_worker(listener, documents, shutdown, |stop| {
-        generation::run_per_generation(current.receiver(), stop, |current, stop| {
-            current.1.clone().consume(stop)
+    let readiness = Readiness::new("ingest-worker");
+    let grace = std::time::Duration::from_millis(settings.shutdown_grace_ms);
+    rag_grpc::with_stop(shutdown, |stop| async move {
+        let following =
+            rag_grpc::start_with_retries("ingest-worker", "catalog and queues", &stop, || {
+                generation::follow(settings.clone(), |generation| async move {
+                    Worker::new(&generation.settings)
+                })
+            });
+        let Some(current) = following.await else {
+            return Ok(());
+        };
+        let mut readiness = readiness;
+        for dependency in Worker::DEPENDENCIES {
+            let current = current.receiver();
+            readiness = readiness.check(dependency, move || {
+                let worker = current.borrow().1.clone();
+                async move { worker.check(dependency).await }
+            });
+        }
+        let documents = DocumentServiceServer::new(CurrentDocuments(current.receiver()));
+        rag_grpc::serve_service_with_worker(listener, documents, readiness, stop, grace, |stop| {
+            generation::run_per_generation(current.receiver(), stop, |current, stop| {
+                current.1.clone().consume(stop)
+            })
         })
+        .await?;
+        current.close().await;
+        Ok(())
     })
-    .await?;
-    current.close().await;
-    Ok(())
+    .await
 }
 
 /// The document service of the current index generation's worker.

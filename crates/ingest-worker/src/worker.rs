@@ -1,12 +1,12 @@
 //! The documents-queue consumer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message as _;
 use rag_backends::rag_catalog::{Catalog, NewUpload, VersionDecision};
-use rag_backends::rag_object_store::{ObjectStore, TENANT_METADATA};
+use rag_backends::rag_object_store::{ObjectStore, StoredObject, TENANT_METADATA};
 use rag_backends::rag_queue::{self as rag_queue, Delivery, Message, Outcome, Queue};
 use rag_config::Settings;
 use rag_core::ObjectKey;
@@ -16,6 +16,7 @@ use rag_proto::object_event::Kind;
 use rag_proto::{ChunkBatch, DocumentRemoval, IndexJob, ObjectEvent, index_job};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::chunk::ChunkOptions;
 use crate::pipeline::{self, Chunking};
@@ -54,6 +55,31 @@ impl Worker {
             concurrency: settings.ingest.concurrency,
             wait: Duration::from_millis(settings.queues.wait_ms),
         })
+    }
+
+    /// What [`Worker::check`] can check.
+    pub const DEPENDENCIES: [&'static str; 4] =
+        ["object_store", "documents_queue", "chunks_queue", "catalog"];
+
+    /// Whether `dependency` (one of [`Self::DEPENDENCIES`]) answers: for readiness.
+    pub async fn check(&self, dependency: &str) -> Result<(), String> {
+        match dependency {
+            "object_store" => self.objects.health().await.map_err(|e| e.to_string()),
+            "documents_queue" => self
+                .documents
+                .stats()
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            "chunks_queue" => self
+                .chunks
+                .stats()
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            "catalog" => self.catalog.health().await.map_err(|e| e.to_string()),
+            other => Err(format!("no such dependency: {other}")),
+        }
     }
 
     /// The document service, on this worker's backends.
@@ -98,7 +124,6 @@ impl Worker {
         Outcome::Done
     }
 
-    #[tracing::instrument(skip_all, fields(key = %event.key))]
     async fn created(&self, event: &ObjectEvent) -> Outcome {
         let key = match ObjectKey::parse(&event.key, &self.default_tenant) {
             Ok(key) => key,
@@ -110,6 +135,24 @@ impl Worker {
             Ok(None) => return Outcome::Done,
             Err(e) => return Outcome::Retry(format!("object store: {e}")),
         };
+        // The upload's trace continues here: the gateway wrote its context into the object's
+        // metadata (an S3 event cannot carry it).
+        let span = tracing::info_span!(
+            "ingest",
+            otel.kind = "consumer",
+            key = %event.key,
+            trace_id = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        );
+        rag_telemetry::trace::continue_trace(
+            &span,
+            rag_telemetry::trace::extract_map(&object.metadata),
+        );
+        self.ingest(event, key, object).instrument(span).await
+    }
+
+    /// Checks, parses and chunks a fetched object, and queues its chunks for the embedder.
+    async fn ingest(&self, event: &ObjectEvent, key: ObjectKey, object: StoredObject) -> Outcome {
         let tenant = object
             .metadata
             .get(TENANT_METADATA)
@@ -170,6 +213,8 @@ impl Worker {
             return Outcome::Retry(format!("catalog: {e}"));
         }
         crash_point("ingest.after_set_chunking");
+        let mut trace_context = HashMap::new();
+        rag_telemetry::trace::inject_map(&mut trace_context);
         let messages = batches
             .iter()
             .enumerate()
@@ -186,7 +231,7 @@ impl Worker {
                         chunks: chunks.iter().cloned().map(Into::into).collect(),
                         event_time_ms: event.event_time_ms,
                     })),
-                    trace_context: Default::default(),
+                    trace_context: trace_context.clone(),
                 };
                 Message {
                     body: job.encode_to_vec(),
@@ -235,13 +280,15 @@ impl Worker {
             return Outcome::Retry(format!("catalog: {e}"));
         }
         crash_point("ingest.after_mark_deleting");
+        let mut trace_context = HashMap::new();
+        rag_telemetry::trace::inject_map(&mut trace_context);
         let job = IndexJob {
             job: Some(index_job::Job::Remove(DocumentRemoval {
                 document_id: key.document_id.to_string(),
                 tenant: key.tenant.clone(),
                 domain: key.domain.clone(),
             })),
-            trace_context: Default::default(),
+            trace_context,
         };
         match self
             .chunks

@@ -6,10 +6,12 @@
 
 pub mod fusion;
 
+use rag_grpc::Readiness;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use rag_backends::generation::{self, Generation};
 use rag_backends::rag_catalog::Catalog;
@@ -17,12 +19,12 @@ use rag_backends::rag_keyword_index::KeywordIndex;
 use rag_backends::rag_vector_store::VectorStore;
 use rag_config::{Fusion, RetrieverSettings, Settings};
 use rag_core::{ChunkRecord, SearchFilter, ServiceError, validate};
+use rag_grpc::Channel;
 use rag_proto::embedder_service_client::EmbedderServiceClient;
 use rag_proto::retriever_service_server::{RetrieverService, RetrieverServiceServer};
 use rag_proto::{FusionMode, ScoredChunk, SearchRequest, SearchResponse};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::fusion::Method;
@@ -40,29 +42,51 @@ pub enum RetrieverError {
     Grpc(#[from] rag_grpc::GrpcError),
 }
 
-/// Serves the retriever on `listener` until `shutdown` resolves.
+/// Serves the retriever on `listener` until `shutdown` resolves. Ready while both indexes,
+/// the catalog and the embedder are.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RetrieverError> {
-    let indexes = generation::follow(settings.clone(), |generation| async move {
-        Indexes::open(&generation)
+    let readiness = Readiness::new("retriever");
+    let grace = Duration::from_millis(settings.shutdown_grace_ms);
+    rag_grpc::with_stop(shutdown, |stop| async move {
+        let following = rag_grpc::start_with_retries("retriever", "indexes", &stop, || {
+            generation::follow(settings.clone(), |generation| async move {
+                Indexes::open(&generation)
+            })
+        });
+        let Some(indexes) = following.await else {
+            return Ok(());
+        };
+        let embedder =
+            rag_grpc::lazy_channel(&settings.retriever.embedder_url, Duration::from_secs(10))?;
+        let current = indexes.receiver();
+        let mut readiness = readiness.check("embedder", {
+            let embedder = embedder.clone();
+            move || rag_grpc::health_status(embedder.clone(), "")
+        });
+        for dependency in Indexes::DEPENDENCIES {
+            let current = current.clone();
+            readiness = readiness.check(dependency, move || {
+                let indexes = Arc::clone(&current.borrow());
+                async move { indexes.1.check(dependency).await }
+            });
+        }
+        let retriever = Retriever {
+            indexes: current,
+            embedder: EmbedderServiceClient::new(embedder),
+            settings: settings.retriever.clone(),
+            default_top_k: settings.router.top_k,
+        };
+        let service = RetrieverServiceServer::new(retriever);
+        rag_grpc::serve_service(listener, service, readiness, stop, grace).await?;
+        // The indexes are closed when this returns: another process may open them next.
+        indexes.close().await;
+        Ok(())
     })
-    .await?;
-    let retriever = Retriever {
-        indexes: indexes.receiver(),
-        embedder: EmbedderServiceClient::new(rag_grpc::lazy_channel(
-            &settings.retriever.embedder_url,
-            Duration::from_secs(10),
-        )?),
-        settings: settings.retriever.clone(),
-        default_top_k: settings.router.top_k,
-    };
-    rag_grpc::serve_service(listener, RetrieverServiceServer::new(retriever), shutdown).await?;
-    // The indexes are closed when this returns: another process may open them next.
-    indexes.close().await;
-    Ok(())
+    .await
 }
 
 /// The indexes of one generation, which a search uses together.
@@ -77,6 +101,19 @@ struct Indexes {
 }
 
 impl Indexes {
+    /// What [`Indexes::check`] can check.
+    const DEPENDENCIES: [&'static str; 3] = ["vector_store", "keyword_index", "catalog"];
+
+    /// Whether `dependency` (one of [`Self::DEPENDENCIES`]) answers.
+    async fn check(&self, dependency: &str) -> Result<(), String> {
+        match dependency {
+            "vector_store" => self.vectors.health().await.map_err(|e| e.to_string()),
+            "keyword_index" => self.keywords.health().await.map_err(|e| e.to_string()),
+            "catalog" => self.catalog.health().await.map_err(|e| e.to_string()),
+            other => Err(format!("no such dependency: {other}")),
+        }
+    }
+
     fn open(generation: &Generation) -> Result<Self, rag_backends::BackendError> {
         let settings = &generation.settings;
         let dimensions = match &generation.manifest {
@@ -170,7 +207,8 @@ impl Retriever {
                         .collect::<Vec<_>>()
                 })
                 .map_err(ServiceError::from)
-        };
+        }
+        .instrument(tracing::info_span!("dense_search", candidates));
         let keyword = async {
             if !want_keyword {
                 return Ok(Vec::new());
@@ -185,7 +223,8 @@ impl Retriever {
                         .collect::<Vec<_>>()
                 })
                 .map_err(ServiceError::from)
-        };
+        }
+        .instrument(tracing::info_span!("bm25_search", candidates));
         let (dense, keyword) = tokio::try_join!(dense, keyword)?;
         let (dense, keyword) = visible_only(indexes, &request.tenant, dense, keyword).await?;
 
@@ -200,7 +239,8 @@ impl Retriever {
         };
         let ids =
             |list: &[(ChunkRecord, f32)]| list.iter().map(|(c, s)| (c.id, *s)).collect::<Vec<_>>();
-        let fused = fusion::fuse(&ids(&dense), &ids(&keyword), method);
+        let fused = tracing::info_span!("fuse", method = ?method)
+            .in_scope(|| fusion::fuse(&ids(&dense), &ids(&keyword), method));
         let mut chunks: HashMap<_, ChunkRecord> = dense
             .into_iter()
             .chain(keyword)

@@ -6,9 +6,10 @@ async fn main() -> anyhow::Result<()> {
         rag_config::config_file_from_env().as_deref(),
         &rag_config::Environment::Process,
     )?;
-    rag_telemetry::init(&settings.telemetry);
+    rag_telemetry::init(&settings.telemetry, "retriever");
     rag_telemetry::metrics::serve_if_configured(&settings.telemetry).await?;
     let listener = tokio::net::TcpListener::bind(settings.retriever.listen).await?;
     rag_retriever::run(settings, listener, rag_telemetry::shutdown_signal()).await?;
+    rag_telemetry::trace::shutdown();
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! epochs or index generations, never below the semantic threshold) and the writers. Must
 //! not touch the indexes directly: retrieval goes through the retriever.
 
+pub mod drift;
 pub mod extractive;
 pub mod prompts;
 pub mod routing;
@@ -25,6 +26,8 @@ use rag_backends::rag_cache::Cache;
 use rag_backends::rag_feedback::{AnswerRecord, Feedback, FeedbackError, FeedbackStore, Rating};
 use rag_config::{Settings, Tier};
 use rag_core::{ErrorCode, ServiceError, validate};
+use rag_grpc::Channel;
+use rag_grpc::Readiness;
 use rag_guardrails::{DeniedTopic, TopicPolicy};
 use rag_proto::embedder_service_client::EmbedderServiceClient;
 use rag_proto::retriever_service_client::RetrieverServiceClient;
@@ -39,7 +42,6 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 
@@ -62,22 +64,49 @@ pub enum RouterError {
     Guardrail(#[from] rag_guardrails::GuardrailError),
 }
 
-/// Serves the router on `listener` until `shutdown` resolves.
+/// Serves the router on `listener` until `shutdown` resolves, measuring drift beside it
+/// (`drift`). Ready while the retriever and the embedder are (the cache and the feedback
+/// store are not required: answers go on without them).
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RouterError> {
-    // The cache key names the index generation; following it keeps file reads off the
-    // query path.
-    let generation = rag_backends::generation::follow(settings.clone(), |_| async {
-        Ok::<_, rag_backends::BackendError>(())
+    let readiness = Readiness::new("router");
+    let grace = Duration::from_millis(settings.shutdown_grace_ms);
+    rag_grpc::with_stop(shutdown, |stop| async move {
+        // The cache key names the index generation; following it keeps file reads off the
+        // query path.
+        let following = rag_grpc::start_with_retries("router", "index generation", &stop, || {
+            rag_backends::generation::follow(settings.clone(), |_| async {
+                Ok::<_, rag_backends::BackendError>(())
+            })
+        });
+        let Some(generation) = following.await else {
+            return Ok(());
+        };
+        let router = Router::new(&settings, generation.receiver())?;
+        let timeout = Duration::from_secs(2);
+        let retriever = rag_grpc::lazy_channel(&settings.router.retriever_url, timeout)?;
+        let embedder = rag_grpc::lazy_channel(&settings.router.embedder_url, timeout)?;
+        let readiness = readiness
+            .check("retriever", move || {
+                rag_grpc::health_status(retriever.clone(), "")
+            })
+            .check("embedder", move || {
+                rag_grpc::health_status(embedder.clone(), "")
+            });
+        let feedback = Arc::clone(&router.feedback);
+        let service = RouterServiceServer::new(router);
+        let settings = Arc::new(settings);
+        rag_grpc::serve_service_with_worker(listener, service, readiness, stop, grace, |stop| {
+            drift::run_periodically(settings, feedback, stop)
+        })
+        .await?;
+        generation.close().await;
+        Ok(())
     })
-    .await?;
-    let router = Router::new(&settings, generation.receiver())?;
-    rag_grpc::serve_service(listener, RouterServiceServer::new(router), shutdown).await?;
-    generation.close().await;
-    Ok(())
+    .await
 }
 
 /// The gRPC stream of an `Answer` call, which streamed text goes to.
@@ -130,6 +159,8 @@ struct Made {
     response: AnswerResponse,
     decision: RoutingDecision,
     cache_key: Option<String>,
+    /// The question's embedding, when it was computed (recorded for drift detection).
+    embedding: Option<Vec<f32>>,
 }
 
 impl Router {
@@ -266,6 +297,7 @@ impl Router {
                 response,
                 decision,
                 cache_key: None,
+                embedding: None,
             });
         }
 
@@ -274,7 +306,10 @@ impl Router {
             .as_deref()
             .map(|scope| format!("answer:{scope}:{}", question_hash(question)));
         if let Some(key) = &exact_key
-            && let Some(response) = self.cached(key, CacheStatus::Exact).await
+            && let Some(response) = self
+                .cached(key, CacheStatus::Exact)
+                .instrument(tracing::info_span!("cache_lookup", layer = "exact"))
+                .await
         {
             metrics().cache_lookup("exact_hit");
             stream_whole(sink, &response.answer).await?;
@@ -282,6 +317,7 @@ impl Router {
                 response,
                 decision,
                 cache_key: exact_key,
+                embedding: None,
             });
         }
 
@@ -289,6 +325,7 @@ impl Router {
         if let Some(scope) = &scope
             && let Some((key, response)) = self
                 .semantic_hit(scope, &request.domain, &embedding.values)
+                .instrument(tracing::info_span!("cache_lookup", layer = "semantic"))
                 .await
         {
             metrics().cache_lookup("semantic_hit");
@@ -297,6 +334,7 @@ impl Router {
                 response,
                 decision,
                 cache_key: Some(key),
+                embedding: Some(embedding.values),
             });
         }
         if scope.is_some() {
@@ -322,6 +360,7 @@ impl Router {
                 alpha: request.alpha,
                 fusion: 0,
             })
+            .instrument(tracing::info_span!("retrieve", top_k))
             .await
             .map_err(ServiceError::from)?
             .into_inner()
@@ -333,6 +372,10 @@ impl Router {
         let writing = Instant::now();
         let mut response = self
             .write(question, &hits, &decision, query_id, sink)
+            .instrument(tracing::info_span!(
+                "generate",
+                tier = decision.tier.as_str()
+            ))
             .await?;
         metrics()
             .generation_duration
@@ -359,6 +402,7 @@ impl Router {
             response,
             decision,
             cache_key: exact_key,
+            embedding: Some(embedding.values),
         })
     }
 
@@ -645,7 +689,7 @@ impl Router {
             cost_usd: usage.cost_usd,
             latency_ms: r.latency_ms,
             created_at_ms: now_ms(),
-            question_embedding: None,
+            question_embedding: made.embedding.clone(),
         };
         if let Err(e) = self.feedback.record_answer(&record).await {
             tracing::warn!(error = %e, "answer not recorded for feedback");

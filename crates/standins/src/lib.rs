@@ -5,6 +5,8 @@
 //! * [`qdrant`]: a Qdrant server's gRPC API (collections, points, health), in memory.
 //! * [`bedrock`]: Bedrock Runtime's `InvokeModel` for Titan Text Embeddings V2, and
 //!   `Converse` / `ConverseStream` for chat models.
+//! * [`otlp`]: an OpenTelemetry collector's OTLP/gRPC trace receiver, keeping the spans it
+//!   is sent (a collector is not installed here; the exporter's real gRPC calls reach this).
 //! * [`openai`]: an OpenAI-compatible `POST /v1/chat/completions` (as Ollama, vLLM and
 //!   llama.cpp's server offer), streaming or not.
 //!
@@ -20,6 +22,7 @@ use parking_lot::Mutex;
 
 pub mod bedrock;
 pub mod openai;
+pub mod otlp;
 pub mod qdrant;
 
 /// What the chat stand-ins answer when the user turn holds no numbered passage.

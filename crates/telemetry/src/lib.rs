@@ -1,52 +1,72 @@
 //! Telemetry in one place: the tracing subscriber every binary installs.
 //!
 //! Text logs locally, JSON in the cluster (`telemetry.log_format`); `RUST_LOG` overrides the
-//! configured filter. Metrics and trace export are added here too, never in the services.
+//! configured filter. Metrics (`metrics`) and traces (`trace`) are set up here too, never in
+//! the services.
 
+pub mod health;
 pub mod metrics;
+pub mod trace;
 
 use rag_config::{LogFormat, TelemetrySettings};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the global subscriber. Calling it twice (tests, the launcher) is harmless.
-pub fn init(settings: &TelemetrySettings) {
+/// Installs the global subscriber for the process `service` (the `service.name` of its
+/// spans): logs on standard output, and spans as OpenTelemetry spans (exported when
+/// `otlp_endpoint` is set). Calling it twice (tests, the launcher) is harmless: the first
+/// call wins.
+pub fn init(settings: &TelemetrySettings, service: &str) {
+    init_with_writer(settings, service, std::io::stdout);
+}
+
+/// [`init`] with logs written to `writer` (a test that reads what would be logged).
+pub fn init_with_writer<W>(settings: &TelemetrySettings, service: &str, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.log_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = match settings.log_format {
-        LogFormat::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_target(false)
-                    .compact(),
-            )
-            .try_init(),
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true),
-            )
-            .try_init(),
+    let provider = trace::provider(settings, service);
+    let logs = match settings.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_target(false)
+            .compact()
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .boxed(),
     };
     // An error only means a subscriber is already installed.
-    let _ = result;
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(trace::layer(&provider))
+        .with(logs)
+        .try_init();
 }
 
-/// For tests: logs go to the test harness's captured output when `RAG_TEST_LOG` is set.
+/// For tests: spans get trace ids (nothing is exported), and logs go to the test harness's
+/// captured output when `RAG_TEST_LOG` is set.
 pub fn init_for_tests() {
-    if std::env::var_os("RAG_TEST_LOG").is_some() {
+    let provider = trace::provider(&TelemetrySettings::default(), "test");
+    let logs = std::env::var_os("RAG_TEST_LOG").map(|_| {
         let filter =
             EnvFilter::try_from_env("RAG_TEST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-        let _ = tracing_subscriber::registry()
-            .with(filter)
-            .with(tracing_subscriber::fmt::layer().with_test_writer())
-            .try_init();
-    }
+        tracing_subscriber::fmt::layer()
+            .with_test_writer()
+            .with_filter(filter)
+    });
+    let _ = tracing_subscriber::registry()
+        .with(trace::layer(&provider).with_filter(tracing_subscriber::filter::LevelFilter::INFO))
+        .with(logs)
+        .try_init();
 }
 
 /// Resolves on Ctrl-C or SIGTERM: the shutdown future every binary passes to its service.

@@ -85,6 +85,32 @@ pub struct QueueStateLabels {
     pub state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GrpcLabels {
+    /// `package.Service/Method`.
+    pub method: String,
+    /// The gRPC status code's name (`OK`, `UNAVAILABLE`, ...).
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerLabels {
+    /// `http` (the gateway's API) or `grpc`.
+    pub protocol: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftLabels {
+    pub tenant: String,
+    /// The domain, or `all` for a tenant's whole corpus.
+    pub domain: String,
+}
+
 /// Buckets from 1 ms to about 33 s (doubling): fit for p50/p95/p99 of requests, retrieval
 /// and generation alike.
 fn latency() -> Histogram {
@@ -119,6 +145,14 @@ pub struct Metrics {
     pub queue_depth: Family<QueueStateLabels, Gauge>,
     pub queue_oldest_age: Family<QueueLabels, Gauge<f64, AtomicU64>>,
     pub resident_memory: Gauge,
+    pub grpc_requests: Family<GrpcLabels, Counter>,
+    pub grpc_request_duration: Family<MethodLabels, Histogram>,
+    pub open_connections: Family<ServerLabels, Gauge>,
+    pub query_drift_statistic: Family<DriftLabels, Gauge<f64, AtomicU64>>,
+    pub query_drift_p_value: Family<DriftLabels, Gauge<f64, AtomicU64>>,
+    pub corpus_drift_statistic: Family<DriftLabels, Gauge<f64, AtomicU64>>,
+    pub corpus_drift_p_value: Family<DriftLabels, Gauge<f64, AtomicU64>>,
+    pub corpus_centroid_shift: Family<DriftLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -271,8 +305,65 @@ impl Metrics {
             "Resident set size of the process",
             resident_memory.clone(),
         );
+        let grpc_requests = Family::<GrpcLabels, Counter>::default();
+        registry.register(
+            "grpc_server_requests",
+            "gRPC calls served, by method and status code",
+            grpc_requests.clone(),
+        );
+        let grpc_request_duration =
+            Family::<MethodLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        registry.register(
+            "grpc_server_request_duration_seconds",
+            "gRPC call latency by method (to the response head; a stream's body is not counted)",
+            grpc_request_duration.clone(),
+        );
+        let open_connections = Family::<ServerLabels, Gauge>::default();
+        registry.register(
+            "open_connections",
+            "Connections accepted and not yet closed, by server (http, grpc)",
+            open_connections.clone(),
+        );
+        let drift = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<DriftLabels, Gauge<f64, AtomicU64>>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let query_drift_statistic = drift(
+            &mut registry,
+            "query_drift_ks_statistic",
+            "Query drift: the largest Kolmogorov-Smirnov statistic between the baseline and recent windows over the query-embedding features",
+        );
+        let query_drift_p_value = drift(
+            &mut registry,
+            "query_drift_p_value",
+            "Query drift: the Bonferroni-adjusted p-value of the Kolmogorov-Smirnov tests (small: the recent questions differ)",
+        );
+        let corpus_drift_statistic = drift(
+            &mut registry,
+            "corpus_drift_ks_statistic",
+            "Corpus drift: Kolmogorov-Smirnov statistic between new and existing documents' distances to the domain's centre of mass",
+        );
+        let corpus_drift_p_value = drift(
+            &mut registry,
+            "corpus_drift_p_value",
+            "Corpus drift: the p-value of that test",
+        );
+        let corpus_centroid_shift = drift(
+            &mut registry,
+            "corpus_centroid_shift",
+            "Corpus drift: cosine distance the new documents moved the domain's centre of mass",
+        );
         Self {
             registry,
+            grpc_requests,
+            grpc_request_duration,
+            open_connections,
+            query_drift_statistic,
+            query_drift_p_value,
+            corpus_drift_statistic,
+            corpus_drift_p_value,
+            corpus_centroid_shift,
             http_requests,
             http_request_duration,
             http_in_flight,
@@ -306,6 +397,30 @@ impl Metrics {
                 result: result.to_owned(),
             })
             .inc();
+    }
+
+    /// A gRPC call that ended with `code` after `seconds`.
+    pub fn grpc_request(&self, method: &str, code: &str, seconds: f64) {
+        self.grpc_requests
+            .get_or_create(&GrpcLabels {
+                method: method.to_owned(),
+                code: code.to_owned(),
+            })
+            .inc();
+        self.grpc_request_duration
+            .get_or_create(&MethodLabels {
+                method: method.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// The open-connections gauge of `protocol`'s server.
+    pub fn connections(&self, protocol: &str) -> Gauge {
+        self.open_connections
+            .get_or_create(&ServerLabels {
+                protocol: protocol.to_owned(),
+            })
+            .clone()
     }
 
     pub fn document(&self, outcome: &str) {
@@ -343,8 +458,9 @@ fn resident_memory_bytes() -> Option<i64> {
     Some(pages * 4096)
 }
 
-/// Serves `GET /metrics` and `GET /health/live` on `listener` until `shutdown` resolves: for a
-/// service that runs in a process of its own (the gateway serves both on its API port).
+/// Serves `GET /metrics`, `GET /health/live` and `GET /health/ready` (see [`crate::health`])
+/// on `listener` until `shutdown` resolves: for a service that runs in a process of its own
+/// (the gateway serves all three on its API port).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -358,6 +474,10 @@ pub async fn serve(
                     "{\"status\":\"ok\"}",
                 )
             }),
+        )
+        .route(
+            "/health/ready",
+            axum::routing::get(|| async { crate::health::ready_response() }),
         )
         .route(
             "/metrics",
@@ -479,6 +599,46 @@ mod tests {
         let _ = m
             .queue_oldest_age
             .get_or_create(&QueueLabels { queue: s() });
+        m.grpc_request("", "OK", 0.0);
+        let _ = m.connections("");
+        let drift = DriftLabels {
+            tenant: s(),
+            domain: s(),
+        };
+        for family in [
+            &m.query_drift_statistic,
+            &m.query_drift_p_value,
+            &m.corpus_drift_statistic,
+            &m.corpus_drift_p_value,
+            &m.corpus_centroid_shift,
+        ] {
+            let _ = family.get_or_create(&drift);
+        }
+    }
+
+    /// One ServiceMonitor per service, each scraping `/metrics` from a named port.
+    #[test]
+    fn every_service_is_scraped() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../k8s/observability/servicemonitors.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let documents: Vec<&str> = text.split("\n---\n").skip(1).collect();
+        for service in [
+            "gateway",
+            "router",
+            "retriever",
+            "embedder",
+            "ingest-worker",
+        ] {
+            let monitor = documents
+                .iter()
+                .find(|d| d.contains(&format!("app.kubernetes.io/name: rag-{service}\n")))
+                .unwrap_or_else(|| panic!("no ServiceMonitor selects rag-{service}"));
+            assert!(monitor.contains("kind: ServiceMonitor"), "{monitor}");
+            assert!(monitor.contains("path: /metrics"), "{monitor}");
+            assert!(monitor.contains("- port: "), "{monitor}");
+        }
+        assert_eq!(documents.len(), 5);
     }
 
     /// The metric names a PromQL text uses (`rag_…`, without a histogram's series suffix).
