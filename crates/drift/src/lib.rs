@@ -5,7 +5,7 @@
 //! - **Query drift** ([`query_drift`]): are recent questions distributed like a baseline window
 //!   of questions? Every question is reduced to a few scalar features: its cosine distance to
 //!   the nearest document centroid (questions about topics the corpus does not cover land far
-//!   from every centroid) and its coordinates on the baseline's top principal directions
+//!   from every centroid) and its coordinates on the top principal directions of both windows pooled
 //!   (a change in the topic mix moves these). Each feature is compared between the two
 //!   windows with a two-sample Kolmogorov–Smirnov test; the smallest p-value, Bonferroni-
 //!   adjusted for the number of features, decides.
@@ -34,6 +34,7 @@
 mod corpus;
 mod ks;
 mod query;
+pub mod synthetic;
 mod vector;
 
 use serde::{Deserialize, Serialize};
@@ -84,7 +85,7 @@ pub enum DriftError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DriftConfig {
-    /// Principal directions of the baseline whose projections are tested (1..=16).
+    /// Principal directions (of both windows pooled) whose projections are tested (1..=16).
     pub components: usize,
     /// Significance level: drift is reported when the (adjusted) p-value is below it.
     pub alpha: f64,

@@ -36,8 +36,14 @@ pub struct QueryDriftReport {
 /// Compares the recent questions with the baseline ones (embeddings of equal dimension).
 ///
 /// Features per question: the cosine distance to the nearest of `centroids` (skipped when
-/// there are none) and the projections on the baseline's top `config.components` principal
-/// directions (`pc1`…). Each feature gets a two-sample KS test.
+/// there are none) and the projections on the top `config.components` principal directions
+/// (`pc1`…) of both windows pooled. Each feature gets a two-sample KS test.
+///
+/// The directions are fitted to the pooled questions, not to the baseline alone: with fewer
+/// questions than dimensions, directions fitted to one window follow that window's noise, so
+/// its projections spread wider than any other sample's and the test finds drift where there
+/// is none. Pooled, both windows are treated alike, and a new topic in the recent window
+/// still shows, as a direction of its own.
 pub fn query_drift(
     baseline: &[Vec<f32>],
     recent: &[Vec<f32>],
@@ -60,7 +66,8 @@ pub fn query_drift(
     check_vectors("recent", recent.iter().map(Vec::as_slice), dim)?;
     check_vectors("centroids", centroids.iter().map(Vec::as_slice), dim)?;
 
-    let pcs = fit(baseline, dim, config.components);
+    let pooled: Vec<Vec<f32>> = baseline.iter().chain(recent).cloned().collect();
+    let pcs = fit(&pooled, dim, config.components);
     let features_of = |q: &Vec<f32>| {
         let mut f = Vec::with_capacity(pcs.directions.len() + 1);
         if !centroids.is_empty() {

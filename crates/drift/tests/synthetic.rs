@@ -3,6 +3,7 @@
 //! Every case runs over fixed seeds and prints its figures; see them with
 //! `cargo test -p rag-drift --test synthetic -- --nocapture`.
 
+use rag_drift::synthetic::{self, Rng, draw};
 use rag_drift::{
     DriftConfig, NEAREST_CENTROID, QueryDriftReport, WeightedVector, corpus_drift, query_drift,
 };
@@ -14,73 +15,9 @@ const QUERY_NOISE: f64 = 0.06;
 /// Per-dimension noise of a document's mean chunk vector (averaging makes it tighter).
 const DOC_NOISE: f64 = 0.04;
 
-/// splitmix64 with Box–Muller normals.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, stream: u64) -> Self {
-        Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ stream.wrapping_mul(0x9E37_79B9))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
-
-fn normalised(v: Vec<f64>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    v.iter().map(|x| (x / norm) as f32).collect()
-}
-
 /// Four corpus topics and a fifth, new one, all random unit vectors.
 fn topics(seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Rng::new(seed, 0);
-    (0..5)
-        .map(|_| normalised((0..DIM).map(|_| rng.normal()).collect()))
-        .collect()
-}
-
-/// `n` unit vectors: a topic drawn with `weights`, plus Gaussian noise.
-fn draw(
-    rng: &mut Rng,
-    topics: &[Vec<f32>],
-    weights: &[f64],
-    noise: f64,
-    n: usize,
-) -> Vec<Vec<f32>> {
-    let total: f64 = weights.iter().sum();
-    (0..n)
-        .map(|_| {
-            let mut u = rng.uniform() * total;
-            let topic = weights
-                .iter()
-                .position(|w| {
-                    u -= w;
-                    u <= 0.0
-                })
-                .unwrap_or(weights.len() - 1);
-            normalised(
-                topics[topic]
-                    .iter()
-                    .map(|&c| f64::from(c) + noise * rng.normal())
-                    .collect(),
-            )
-        })
-        .collect()
+    synthetic::topics(seed, 5, DIM)
 }
 
 const UNIFORM: [f64; 5] = [1.0, 1.0, 1.0, 1.0, 0.0];
