@@ -11,6 +11,7 @@ mod drift;
 mod eval;
 mod feedback;
 mod load;
+mod pause;
 mod reindex;
 
 use anyhow::Context;
@@ -67,6 +68,11 @@ enum Command {
     /// Query drift (recent questions against a baseline window and the documents) and corpus
     /// drift (new documents against their domain's centre of mass).
     Drift(drift::DriftArgs),
+    /// Scale the namespace's services to zero, remembering their replica counts (and pause
+    /// their KEDA autoscaling); the data stays.
+    Pause(pause::PauseArgs),
+    /// Scale the namespace's services back to the counts `pause` remembered.
+    Resume(pause::PauseArgs),
 }
 
 #[derive(Subcommand)]
@@ -112,6 +118,8 @@ async fn main() -> anyhow::Result<()> {
             feedback::routing(settings, args).await
         }
         Command::Drift(args) => drift::run(settings, args).await,
+        Command::Pause(args) => pause::pause(args).await,
+        Command::Resume(args) => pause::resume(args).await,
     };
     rag_telemetry::trace::shutdown();
     result

@@ -5,6 +5,8 @@
 //! * [`qdrant`]: a Qdrant server's gRPC API (collections, points, health), in memory.
 //! * [`bedrock`]: Bedrock Runtime's `InvokeModel` for Titan Text Embeddings V2, and
 //!   `Converse` / `ConverseStream` for chat models.
+//! * [`kubernetes`]: the Kubernetes API's list, get and merge-patch of namespaced objects
+//!   (what `ragctl pause` and `ragctl resume` call), in memory.
 //! * [`otlp`]: an OpenTelemetry collector's OTLP/gRPC trace receiver, keeping the spans it
 //!   is sent (a collector is not installed here; the exporter's real gRPC calls reach this).
 //! * [`openai`]: an OpenAI-compatible `POST /v1/chat/completions` (as Ollama, vLLM and
@@ -21,6 +23,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 pub mod bedrock;
+pub mod kubernetes;
 pub mod openai;
 pub mod otlp;
 pub mod qdrant;
