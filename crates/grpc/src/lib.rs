@@ -1,6 +1,7 @@
 //! gRPC plumbing shared by the services: serving on a bound listener with health,
-//! reflection, a span and metrics per call (`observe`), and lazily connected client channels
-//! with timeouts that carry the caller's trace context.
+//! reflection, a span and metrics per call (`observe`); readiness from a service's
+//! dependencies, start-up retries and draining within a deadline (`lifecycle`); and lazily
+//! connected client channels with timeouts that carry the caller's trace context.
 //!
 //! Must not know any service's logic.
 
