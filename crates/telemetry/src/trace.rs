@@ -222,29 +222,27 @@ pub trait ContextCarrier {
     fn carrier_set(&mut self, key: String, value: String);
 }
 
-impl ContextCarrier for BTreeMap<String, String> {
-    fn carrier_get(&self, key: &str) -> Option<&str> {
-        self.get(key).map(String::as_str)
-    }
-    fn carrier_keys(&self) -> Vec<&str> {
-        self.keys().map(String::as_str).collect()
-    }
-    fn carrier_set(&mut self, key: String, value: String) {
-        self.insert(key, value);
-    }
+/// The same three methods for both map types (their `get`, `keys` and `insert` agree).
+macro_rules! string_map_carrier {
+    ($($map:ty $(where $param:ident: $bound:path)?),*) => {$(
+        impl$(<$param: $bound>)? ContextCarrier for $map {
+            fn carrier_get(&self, key: &str) -> Option<&str> {
+                self.get(key).map(String::as_str)
+            }
+            fn carrier_keys(&self) -> Vec<&str> {
+                self.keys().map(String::as_str).collect()
+            }
+            fn carrier_set(&mut self, key: String, value: String) {
+                self.insert(key, value);
+            }
+        }
+    )*};
 }
 
-impl<S: std::hash::BuildHasher> ContextCarrier for HashMap<String, String, S> {
-    fn carrier_get(&self, key: &str) -> Option<&str> {
-        self.get(key).map(String::as_str)
-    }
-    fn carrier_keys(&self) -> Vec<&str> {
-        self.keys().map(String::as_str).collect()
-    }
-    fn carrier_set(&mut self, key: String, value: String) {
-        self.insert(key, value);
-    }
-}
+string_map_carrier!(
+    BTreeMap<String, String>,
+    HashMap<String, String, S> where S: std::hash::BuildHasher
+);
 
 struct MapInjector<'a, M>(&'a mut M);
 
