@@ -17,7 +17,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod live;
 mod validate;
+
+pub use live::{LIVE_DOCUMENT_KEY, LiveConfigSource, LiveSections, prompt_key};
 
 pub use validate::ConfigError;
 
@@ -512,6 +515,8 @@ pub struct RouterSettings {
     pub max_answer_sentences: usize,
     /// The complexity analyser that chooses the model tier.
     pub routing: RoutingSettings,
+    /// Where domains, prompts and guardrails are reloaded from while the router runs.
+    pub live: LiveConfigSource,
 }
 
 impl Default for RouterSettings {
@@ -528,6 +533,7 @@ impl Default for RouterSettings {
             min_support: 0.95,
             max_answer_sentences: 3,
             routing: RoutingSettings::default(),
+            live: LiveConfigSource::None,
         }
     }
 }

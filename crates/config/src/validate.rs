@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::{
     AwsCredentials, CacheBackend, DeniedTopicSettings, EmbeddingSettings, FeedbackSettings,
-    GeneratorSettings, Settings, Tier, VectorStoreSettings,
+    GeneratorSettings, LiveConfigSource, Settings, Tier, VectorStoreSettings,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +86,55 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_live(&self) -> Result<(), ConfigError> {
+        match &self.router.live {
+            LiveConfigSource::None => {}
+            LiveConfigSource::File {
+                path,
+                poll_interval_ms,
+            } => {
+                if path.as_os_str().is_empty() {
+                    return Err(invalid("router.live.path", "must name a file"));
+                }
+                if !(100..=3_600_000).contains(poll_interval_ms) {
+                    return Err(invalid(
+                        "router.live.poll_interval_ms",
+                        "must be 100 to 3600000",
+                    ));
+                }
+            }
+            LiveConfigSource::Kubernetes {
+                config_map,
+                namespace,
+            } => {
+                // Kubernetes object names: DNS-1123 subdomains (namespaces: labels).
+                let dns = |s: &str, max: usize| {
+                    !s.is_empty()
+                        && s.len() <= max
+                        && s.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                        })
+                };
+                if !dns(config_map, 253) {
+                    return Err(invalid(
+                        "router.live.config_map",
+                        "must be a Kubernetes object name (a-z, 0-9, '-', '.')",
+                    ));
+                }
+                if namespace
+                    .as_deref()
+                    .is_some_and(|ns| !dns(ns, 63) || ns.contains('.'))
+                {
+                    return Err(invalid(
+                        "router.live.namespace",
+                        "must be a Kubernetes namespace name (a-z, 0-9, '-')",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !is_name(&self.default_tenant) {
             return Err(invalid(
@@ -157,6 +206,7 @@ impl Settings {
             return Err(invalid("router.max_answer_sentences", "must be positive"));
         }
         self.validate_routing()?;
+        self.validate_live()?;
         if !(0.0..=1.0).contains(&self.retriever.alpha) {
             return Err(invalid("retriever.alpha", "must be in [0, 1]"));
         }

@@ -9,11 +9,12 @@
 
 pub mod drift;
 pub mod extractive;
+pub mod live;
 pub mod prompts;
 pub mod routing;
 pub mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use rag_config::{Settings, Tier};
 use rag_core::{ErrorCode, ServiceError, validate};
 use rag_grpc::Channel;
 use rag_grpc::Readiness;
-use rag_guardrails::{DeniedTopic, TopicPolicy};
+use rag_guardrails::DeniedTopic;
 use rag_proto::embedder_service_client::EmbedderServiceClient;
 use rag_proto::retriever_service_client::RetrieverServiceClient;
 use rag_proto::router_service_server::{RouterService, RouterServiceServer};
@@ -45,7 +46,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 
-use crate::prompts::{PromptError, Prompts};
+use crate::live::{LiveConfig, LiveError};
+use crate::prompts::PromptError;
 use crate::routing::RoutingDecision;
 use crate::writer::{Writer, Writers, Written};
 
@@ -62,6 +64,8 @@ pub enum RouterError {
     Prompt(#[from] PromptError),
     #[error(transparent)]
     Guardrail(#[from] rag_guardrails::GuardrailError),
+    #[error(transparent)]
+    Live(#[from] LiveError),
 }
 
 /// Serves the router on `listener` until `shutdown` resolves, measuring drift beside it
@@ -96,12 +100,34 @@ pub async fn run(
             .check("embedder", move || {
                 rag_grpc::health_status(embedder.clone(), "")
             });
+        let live = Arc::clone(&router.live);
+        let loaded = Arc::clone(&live);
+        let readiness = readiness.check("live configuration", move || {
+            let loaded = loaded.is_loaded();
+            async move {
+                if loaded {
+                    Ok(())
+                } else {
+                    Err("its first document has not been applied (see the log)")
+                }
+            }
+        });
         let feedback = Arc::clone(&router.feedback);
         let service = RouterServiceServer::new(router);
         let settings = Arc::new(settings);
-        rag_grpc::serve_service_with_worker(listener, service, readiness, stop, grace, |stop| {
-            drift::run_periodically(settings, feedback, stop)
-        })
+        rag_grpc::serve_service_with_worker(
+            listener,
+            service,
+            readiness,
+            stop,
+            grace,
+            |stop| async move {
+                tokio::join!(
+                    drift::run_periodically(settings, feedback, stop.clone()),
+                    live::follow(live, stop),
+                );
+            },
+        )
         .await?;
         generation.close().await;
         Ok(())
@@ -141,16 +167,16 @@ pub(crate) async fn emit(sink: Sink<'_>, text: String) -> Result<(), ServiceErro
 
 #[derive(Debug, Clone)]
 pub struct Router {
+    /// The start-up settings, for everything but the live sections (domains, prompts,
+    /// guardrails), which are read from `live` once per request.
     settings: Arc<Settings>,
+    live: Arc<LiveConfig>,
     retriever: RetrieverServiceClient<Channel>,
     embedder: EmbedderServiceClient<Channel>,
     cache: Option<Arc<dyn Cache>>,
     /// The current index generation (answers of another generation are other answers).
     generation: watch::Receiver<Arc<(u64, ())>>,
-    prompts: Arc<Prompts>,
     writers: Arc<Writers>,
-    /// Denied topics by domain ("" for questions asked in no domain).
-    topics: Arc<HashMap<String, TopicPolicy>>,
     feedback: Arc<dyn FeedbackStore>,
 }
 
@@ -184,9 +210,8 @@ impl Router {
             } else {
                 None
             },
-            prompts: Arc::new(Prompts::load(&settings.prompts)?),
+            live: Arc::new(LiveConfig::new(settings)?),
             writers: Arc::new(Writers::from_settings(settings)?),
-            topics: Arc::new(topic_policies(settings)?),
             feedback: rag_backends::feedback_store(settings)?,
             settings: Arc::new(settings.clone()),
         })
@@ -208,8 +233,9 @@ impl Router {
             ));
         }
         validate::name("tenant", &request.tenant)?;
-        if !request.domain.is_empty() && self.settings.domain(&request.domain).is_none() {
-            let known: Vec<&str> = self
+        let live = self.live.current();
+        if !request.domain.is_empty() && live.settings.domain(&request.domain).is_none() {
+            let known: Vec<&str> = live
                 .settings
                 .domains
                 .iter()
@@ -284,7 +310,7 @@ impl Router {
         if let Some(topic) = self.denied_topic(&request.domain, question) {
             metrics().refusals.inc();
             let response = AnswerResponse {
-                answer: rag_guardrails::refusal(topic),
+                answer: rag_guardrails::refusal(&topic),
                 model: "guardrail".into(),
                 tier: decision.tier.as_str().into(),
                 tier_reasons: vec![format!("denied topic: {}", topic.name)],
@@ -417,7 +443,8 @@ impl Router {
         sink: Sink<'_>,
     ) -> Result<AnswerResponse, ServiceError> {
         let writers = &self.writers;
-        let guardrails = &self.settings.guardrails;
+        let live = self.live.current();
+        let guardrails = &live.settings.guardrails;
         let hits = &hits[..hits.len().min(writers.settings.max_context_passages)];
         let (texts, removed) = writer::passages(hits, guardrails.screen_injections);
         if removed > 0 {
@@ -429,7 +456,7 @@ impl Router {
         }
         let mut tier = decision.tier;
         let mut reasons = decision.reasons.clone();
-        let prompt = self.prompts.choose(query_id);
+        let prompt = live.prompts.choose(query_id);
         let mut prompt_version = String::new();
         let written = match writers.for_tier(tier) {
             Writer::Extractive => self.extractive(question, hits, &texts),
@@ -547,9 +574,10 @@ impl Router {
 
     /// The model tier for a question: the complexity analyser under its domain's rules.
     fn route(&self, domain: &str, question: &str) -> RoutingDecision {
+        let live = self.live.current();
         let decision = routing::analyse(
             question,
-            self.settings.domain(domain),
+            live.settings.domain(domain),
             &self.settings.router.routing,
         );
         tracing::debug!(
@@ -564,8 +592,13 @@ impl Router {
         decision
     }
 
-    fn denied_topic(&self, domain: &str, question: &str) -> Option<&DeniedTopic> {
-        self.topics.get(domain)?.check(question)
+    fn denied_topic(&self, domain: &str, question: &str) -> Option<DeniedTopic> {
+        self.live
+            .current()
+            .topics
+            .get(domain)?
+            .check(question)
+            .cloned()
     }
 
     /// The scope every cached answer of this request must share: tenant, domain, the
@@ -624,6 +657,8 @@ impl Router {
     ) -> Option<(String, AnswerResponse)> {
         let cache = self.cache.as_ref()?;
         let threshold = self
+            .live
+            .current()
             .settings
             .domain(domain)
             .and_then(|d| d.semantic_threshold)
@@ -820,28 +855,6 @@ fn observe(request: &AnswerRequest, response: &AnswerResponse, started: Instant)
     }
 }
 
-/// The denied-topic policy of each domain: the global topics plus the domain's own.
-fn topic_policies(settings: &Settings) -> Result<HashMap<String, TopicPolicy>, RouterError> {
-    let topic = |t: &rag_config::DeniedTopicSettings| DeniedTopic {
-        name: t.name.clone(),
-        phrases: t.phrases.clone(),
-    };
-    let global: Vec<DeniedTopic> = settings
-        .guardrails
-        .denied_topics
-        .iter()
-        .map(topic)
-        .collect();
-    let mut policies = HashMap::new();
-    policies.insert(String::new(), TopicPolicy::new(global.clone())?);
-    for domain in &settings.domains {
-        let mut topics = global.clone();
-        topics.extend(domain.denied_topics.iter().map(topic));
-        policies.insert(domain.name.clone(), TopicPolicy::new(topics)?);
-    }
-    Ok(policies)
-}
-
 fn model_failed(e: &rag_backends::rag_generation::GenerationError) -> ServiceError {
     use rag_backends::rag_generation::GenerationError;
     match e {
@@ -983,6 +996,8 @@ impl RouterService for Router {
         _request: Request<ListDomainsRequest>,
     ) -> Result<Response<ListDomainsResponse>, Status> {
         let domains = self
+            .live
+            .current()
             .settings
             .domains
             .iter()

@@ -6,6 +6,7 @@
 //! Without `prompts.dir` the repository's `prompts/` is used as built into the binary, so a
 //! router runs from any directory.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rag_config::PromptSettings;
@@ -149,12 +150,23 @@ pub struct Prompts {
 impl Prompts {
     /// Loads every configured version (from `settings.dir`, or the built-in files).
     pub fn load(settings: &PromptSettings) -> Result<Self, PromptError> {
+        Self::load_with(settings, &BTreeMap::new())
+    }
+
+    /// [`Prompts::load`], where a file in `supplied` (by its key
+    /// [`rag_config::prompt_key`], e.g. `answer.v2.toml`, as a ConfigMap holds them) wins.
+    pub fn load_with(
+        settings: &PromptSettings,
+        supplied: &BTreeMap<String, String>,
+    ) -> Result<Self, PromptError> {
         let mut variants = Vec::with_capacity(settings.versions.len());
         for variant in &settings.versions {
             let id = format!("{}/{}", settings.name, variant.version);
-            let text = match &settings.dir {
-                Some(dir) => read(dir, &settings.name, &variant.version)?,
-                None => BUILT_IN
+            let key = rag_config::prompt_key(&settings.name, &variant.version);
+            let text = match (supplied.get(&key), &settings.dir) {
+                (Some(text), _) => text.clone(),
+                (None, Some(dir)) => read(dir, &settings.name, &variant.version)?,
+                (None, None) => BUILT_IN
                     .iter()
                     .find(|(n, v, _)| *n == settings.name && *v == variant.version)
                     .map(|(_, _, text)| (*text).to_owned())
@@ -298,5 +310,20 @@ mod tests {
         assert!((1_800..=2_200).contains(&v2), "{v2} of 10000 got v2");
         let only = Prompts::load(&settings(&[("v1", 0), ("v2", 5)])).unwrap();
         assert!((0..100).all(|i| only.choose(&i.to_string()).id == "answer/v2"));
+    }
+
+    #[test]
+    fn supplied_prompt_files_win_over_the_built_in_ones() {
+        let v3 = "system = \"Only from the passages.\"\nuser = \"{context}\\n\\nQ: {question}\"";
+        let supplied = BTreeMap::from([("answer.v3.toml".to_owned(), v3.to_owned())]);
+        let prompts = Prompts::load_with(&settings(&[("v1", 1), ("v3", 1)]), &supplied).unwrap();
+        assert_eq!(prompts.variants[1].0.system, "Only from the passages.");
+        assert!(prompts.variants[0].0.system.contains("don't know"));
+        let broken = BTreeMap::from([(
+            "answer.v1.toml".to_owned(),
+            "user = \"{question}\"".to_owned(),
+        )]);
+        assert!(Prompts::load_with(&settings(&[("v1", 1)]), &broken).is_err());
+        assert!(Prompts::load_with(&settings(&[("v3", 1)]), &BTreeMap::new()).is_err());
     }
 }

@@ -105,6 +105,14 @@ pub struct ServerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// Where the configuration came from: `file` or `kubernetes`.
+    pub source: String,
+    /// `applied` or `invalid` (refused; the running configuration stayed).
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DriftLabels {
     pub tenant: String,
     /// The domain, or `all` for a tenant's whole corpus.
@@ -153,6 +161,7 @@ pub struct Metrics {
     pub corpus_drift_statistic: Family<DriftLabels, Gauge<f64, AtomicU64>>,
     pub corpus_drift_p_value: Family<DriftLabels, Gauge<f64, AtomicU64>>,
     pub corpus_centroid_shift: Family<DriftLabels, Gauge<f64, AtomicU64>>,
+    pub config_reloads: Family<ReloadLabels, Counter>,
 }
 
 impl Metrics {
@@ -244,6 +253,12 @@ impl Metrics {
             "injections_removed",
             "Instruction-like sentences removed from retrieved chunks",
             injections_removed.clone(),
+        );
+        let config_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Live configuration documents (domains, prompts, guardrails) the router applied or refused",
+            config_reloads.clone(),
         );
         let documents = Family::<OutcomeLabels, Counter>::default();
         registry.register(
@@ -364,6 +379,7 @@ impl Metrics {
             corpus_drift_statistic,
             corpus_drift_p_value,
             corpus_centroid_shift,
+            config_reloads,
             http_requests,
             http_request_duration,
             http_in_flight,
@@ -421,6 +437,16 @@ impl Metrics {
                 protocol: protocol.to_owned(),
             })
             .clone()
+    }
+
+    /// A live configuration document from `source`, `applied` or `invalid`.
+    pub fn config_reload(&self, source: &str, result: &str) {
+        self.config_reloads
+            .get_or_create(&ReloadLabels {
+                source: source.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
     }
 
     pub fn document(&self, outcome: &str) {
