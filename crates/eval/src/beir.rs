@@ -555,7 +555,7 @@ fn deserialize_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<S
 }
 
 /// Non-blank lines of a (possibly gzipped) text file, with 1-based line numbers.
-struct Lines {
+pub(crate) struct Lines {
     path: PathBuf,
     reader: Option<Box<dyn BufRead + Send>>,
     line: usize,
@@ -563,7 +563,7 @@ struct Lines {
 }
 
 impl Lines {
-    fn open(path: &Path) -> Result<Self, BeirError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, BeirError> {
         let file = File::open(path).map_err(|source| BeirError::Io {
             path: path.to_path_buf(),
             source,
@@ -596,7 +596,7 @@ impl Lines {
 
     /// The next non-blank line without its line end, or `None` at the end of the file.
     /// Callers stop reading after an error (the iterators call [`Lines::finish`]).
-    fn next_line(&mut self) -> Result<Option<(usize, &str)>, BeirError> {
+    pub(crate) fn next_line(&mut self) -> Result<Option<(usize, &str)>, BeirError> {
         loop {
             let Some(reader) = self.reader.as_mut() else {
                 return Ok(None);

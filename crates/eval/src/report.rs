@@ -8,8 +8,10 @@
 //! [`ExperimentLog`] appends one [`ExperimentRecord`] per run, one JSON object per line, to a
 //! file (default `.rag-data/experiments.jsonl`): parameters (strings), metrics (numbers), the
 //! git revision when `git rev-parse HEAD` answers, and the Unix time. Parameters and metrics
-//! are flat maps so a record maps one-to-one onto an MLflow run (whose metric names may not
-//! contain `@`: translate the keys there).
+//! are flat maps so a record maps one-to-one onto an MLflow run ([`crate::mlflow`] translates
+//! the keys MLflow refuses, such as `ndcg@10`). [`Recorder`] writes the local line first and
+//! then, when `MLFLOW_TRACKING_URI` names a server, the MLflow run: a tracking server that
+//! fails costs the run its MLflow copy, never its line.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::latency::{LatencySummary, as_millis_f64};
 use crate::metrics::Evaluation;
+use crate::mlflow::{MlflowClient, MlflowError, MlflowTarget};
 
 /// Query latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -251,7 +254,7 @@ impl GitInfo {
 /// One line of the experiments log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentRecord {
-    /// What was evaluated: `retrieval`, later `answers`.
+    /// What was evaluated: `retrieval` (also each point of a sweep) or `answers`.
     pub kind: String,
     /// Seconds since the Unix epoch.
     pub unix_time: u64,
@@ -342,8 +345,13 @@ impl ExperimentLog {
     /// Appends `record` as one line, creating the file and its directory if needed. The line
     /// goes out in a single write to a file opened for appending, so concurrent runs do not
     /// interleave their lines.
+    ///
+    /// A metric that is not a finite number is left out (JSON has no NaN: it would be written
+    /// as `null`, which no reader takes for a number).
     pub fn append(&self, record: &ExperimentRecord) -> Result<(), ExperimentLogError> {
-        let mut line = serde_json::to_string(record).map_err(ExperimentLogError::Serialize)?;
+        let mut finite = record.clone();
+        finite.metrics.retain(|_, v| v.is_finite());
+        let mut line = serde_json::to_string(&finite).map_err(ExperimentLogError::Serialize)?;
         line.push('\n');
         let io_err = |source| ExperimentLogError::Io {
             path: self.path.clone(),
@@ -386,6 +394,61 @@ impl ExperimentLog {
                 })
             })
             .collect()
+    }
+}
+
+/// Where a run is recorded: always a line of the local [`ExperimentLog`], and an MLflow run
+/// when a tracking server is configured.
+#[derive(Debug)]
+pub struct Recorder {
+    log: ExperimentLog,
+    mlflow: Option<(MlflowTarget, Option<MlflowClient>)>,
+}
+
+/// What recording one run did. The local line is written first, whatever MLflow does.
+#[derive(Debug)]
+pub struct Recorded {
+    pub log: Result<(), ExperimentLogError>,
+    /// The MLflow run id; `None` when no tracking server is configured.
+    pub mlflow: Option<Result<String, MlflowError>>,
+}
+
+impl Recorder {
+    /// MLflow requests give up after this long: a tracking server that does not answer costs
+    /// a run at most a few seconds.
+    pub const MLFLOW_TIMEOUT: Duration = Duration::from_secs(10);
+
+    pub fn new(log: ExperimentLog, mlflow: Option<MlflowTarget>) -> Self {
+        let mlflow = mlflow.map(|target| {
+            let client = MlflowClient::new(&target, Self::MLFLOW_TIMEOUT).ok();
+            (target, client)
+        });
+        Self { log, mlflow }
+    }
+
+    pub fn log(&self) -> &ExperimentLog {
+        &self.log
+    }
+
+    /// The tracking server runs go to, if any.
+    pub fn mlflow(&self) -> Option<&MlflowTarget> {
+        self.mlflow.as_ref().map(|(target, _)| target)
+    }
+
+    /// Appends `record` to the log, then (if configured) records it as MLflow run `run_name`
+    /// in the experiment for its kind.
+    pub async fn record(&self, record: &ExperimentRecord, run_name: &str) -> Recorded {
+        let log = self.log.append(record);
+        let mlflow = match &self.mlflow {
+            None => None,
+            Some((target, None)) => Some(Err(MlflowError::InvalidUri(target.tracking_uri.clone()))),
+            Some((target, Some(client))) => Some(
+                client
+                    .log_record(&target.experiment_for(&record.kind), run_name, record)
+                    .await,
+            ),
+        };
+        Recorded { log, mlflow }
     }
 }
 
@@ -529,12 +592,22 @@ mod tests {
         assert_eq!(value["metrics"]["latency_p99_ms"], 31.0);
         assert!(value["unix_time"].as_u64().unwrap() > 1_700_000_000);
 
-        assert_eq!(log.read_all().unwrap(), vec![first, second]);
+        assert_eq!(log.read_all().unwrap(), vec![first.clone(), second]);
+
+        let mut odd = first;
+        odd.metrics.insert("undefined".into(), f64::NAN);
+        odd.metrics.insert("infinite".into(), f64::INFINITY);
+        log.append(&odd).unwrap();
+        let read = log.read_all().unwrap();
+        assert!(!read[2].metrics.contains_key("undefined"));
+        assert!(!read[2].metrics.contains_key("infinite"));
+        assert_eq!(read[2].metrics["ndcg@10"], 0.7012);
+        let text = std::fs::read_to_string(log.path()).unwrap();
 
         std::fs::write(log.path(), format!("{text}\n{{oops\n")).unwrap();
         let err = log.read_all().unwrap_err().to_string();
         assert!(
-            err.contains("experiments.jsonl:4: invalid experiment record"),
+            err.contains("experiments.jsonl:5: invalid experiment record"),
             "{err}"
         );
     }

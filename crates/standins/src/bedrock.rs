@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::{Controls, chat_controls, count_words, deltas, grounded_answer, limit, paced_body};
+use crate::{Controls, chat_controls, count_words, deltas, limit, paced_body};
 
 /// The only embedding model the stand-in serves.
 pub const MODEL_ID: &str = "amazon.titan-embed-text-v2:0";
@@ -293,8 +293,8 @@ fn conversation(
 
 impl Conversation {
     /// The answer, its stop reason, and the usage.
-    fn answer(&self) -> (String, &'static str, Value) {
-        let (answer, cut) = limit(grounded_answer(&self.user), self.max_tokens);
+    fn answer(&self, controls: &Controls) -> (String, &'static str, Value) {
+        let (answer, cut) = limit(controls.answer(&self.system, &self.user), self.max_tokens);
         let input = count_words(&self.system) + count_words(&self.user);
         let output = count_words(&answer);
         let usage = json!({
@@ -316,7 +316,7 @@ async fn converse(
         Ok(c) => c,
         Err(refused) => return *refused,
     };
-    let (answer, stop_reason, usage) = conversation.answer();
+    let (answer, stop_reason, usage) = conversation.answer(&controls);
     Json(json!({
         "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
         "stopReason": stop_reason,
@@ -359,7 +359,7 @@ async fn converse_stream(
         Ok(c) => c,
         Err(refused) => return *refused,
     };
-    let (answer, stop_reason, usage) = conversation.answer();
+    let (answer, stop_reason, usage) = conversation.answer(&controls);
     // (is a token, frame): tokens are paced by `delay_per_token`.
     let mut frames = vec![(
         false,

@@ -11,9 +11,11 @@
 //!   is sent (a collector is not installed here; the exporter's real gRPC calls reach this).
 //! * [`openai`]: an OpenAI-compatible `POST /v1/chat/completions` (as Ollama, vLLM and
 //!   llama.cpp's server offer), streaming or not.
+//! * [`mlflow`]: an MLflow tracking server's REST calls for experiments and runs, in memory.
 //!
 //! The chat stand-ins "answer" with [`grounded_answer`]: deterministic, and citing the
-//! numbered passages of the user turn, so end-to-end tests can check what comes back.
+//! numbered passages of the user turn, so end-to-end tests can check what comes back. A test
+//! can give them another answerer (`answer_with`), e.g. a judge that replies in JSON.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use parking_lot::Mutex;
 
 pub mod bedrock;
 pub mod kubernetes;
+pub mod mlflow;
 pub mod openai;
 pub mod otlp;
 pub mod qdrant;
@@ -127,9 +130,13 @@ fn limit(answer: String, max_tokens: Option<u64>) -> (String, bool) {
     }
 }
 
+/// What a chat stand-in answers to a (system, user) turn instead of [`grounded_answer`].
+type Answerer = Arc<dyn Fn(&str, &str) -> String + Send + Sync>;
+
 /// Test controls and counters shared by a chat stand-in's handlers.
 #[derive(Default)]
 struct Controls {
+    answerer: Mutex<Option<Answerer>>,
     requests: AtomicUsize,
     throttle_first: AtomicUsize,
     failing: Mutex<HashSet<String>>,
@@ -156,6 +163,15 @@ impl Controls {
 
     fn delay(&self) -> Duration {
         *self.delay_per_token.lock()
+    }
+
+    /// The answer to a turn: the test's answerer's, else [`grounded_answer`].
+    fn answer(&self, system: &str, user: &str) -> String {
+        let answerer = self.answerer.lock().clone();
+        match answerer {
+            Some(answer) => answer(system, user),
+            None => grounded_answer(user),
+        }
     }
 }
 
@@ -233,6 +249,12 @@ macro_rules! chat_controls {
         /// is reset) have been received; `usize::MAX` throttles for ever.
         pub fn throttle_first(&self, n: usize) {
             self.controls.throttle_first(n);
+        }
+
+        /// From now on, answers each request with `answer(system, user)` (whitespace is
+        /// collapsed when it streams, word by word) instead of [`crate::grounded_answer`].
+        pub fn answer_with(&self, answer: impl Fn(&str, &str) -> String + Send + Sync + 'static) {
+            *self.controls.answerer.lock() = Some(std::sync::Arc::new(answer));
         }
 
         /// Answers every request for `model` with a 500 from now on.

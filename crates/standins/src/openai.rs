@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::{Controls, chat_controls, count_words, deltas, grounded_answer, limit, paced_body};
+use crate::{Controls, chat_controls, count_words, deltas, limit, paced_body};
 
 #[derive(Default)]
 struct Server {
@@ -188,7 +188,7 @@ async fn chat_completions(
         return invalid("max_tokens must be at least 1");
     }
 
-    let (answer, cut) = limit(grounded_answer(&user), max_tokens);
+    let (answer, cut) = limit(controls.answer(&system, &user), max_tokens);
     let finish_reason = if cut { "length" } else { "stop" };
     let prompt_tokens = count_words(&system) + count_words(&user);
     let completion_tokens = count_words(&answer);
