@@ -6,7 +6,8 @@ use axum::Json;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use rag_core::{ErrorCode, ServiceError};
-use serde_json::json;
+
+use crate::body::{ErrorBody, ErrorDetail};
 
 #[derive(Debug)]
 pub struct ApiError(pub ServiceError);
@@ -32,15 +33,16 @@ impl IntoResponse for ApiError {
         if e.code == ErrorCode::Internal {
             tracing::error!(message = %e.message, "request failed");
         }
-        let mut body = json!({ "code": e.code.as_str(), "message": e.message });
-        if let Some(field) = &e.field {
-            body["field"] = json!(field);
-        }
-        // The id to quote when reporting the error; the trace and the logs are found by it.
-        if let Some(trace_id) = rag_telemetry::trace::current_trace_id() {
-            body["trace_id"] = json!(trace_id);
-        }
-        let mut response = (e.code.http_status(), Json(json!({ "error": body }))).into_response();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: e.code.as_str().to_owned(),
+                message: e.message,
+                field: e.field,
+                // The id to quote when reporting the error; the trace and the logs are found by it.
+                trace_id: rag_telemetry::trace::current_trace_id(),
+            },
+        };
+        let mut response = (e.code.http_status(), Json(body)).into_response();
         if let Some(secs) = e.retry_after_secs
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {

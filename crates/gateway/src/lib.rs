@@ -5,9 +5,13 @@
 //! Owns the HTTP contract: status codes (one map, in `error`), request ids, body limits.
 //! Must not retrieve, generate or parse documents.
 
+mod body;
 mod error;
 mod json;
+pub mod openapi;
+mod ops;
 mod routes;
+mod web;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;

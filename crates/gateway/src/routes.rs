@@ -14,15 +14,20 @@ use futures::{Stream, StreamExt};
 use rag_backends::rag_object_store::TENANT_METADATA;
 use rag_core::{ErrorCode, ObjectKey, ServiceError, media, validate};
 use rag_proto::{
-    AnswerRequest, AnswerResponse, DeleteDocumentRequest, Document, FeedbackBreakdown,
-    FeedbackRequest, FeedbackSummaryRequest, GetDocumentRequest, ListDocumentsRequest,
-    ListDomainsRequest, RegisterUploadRequest, answer_event,
+    AnswerRequest, DeleteDocumentRequest, FeedbackRequest, FeedbackSummaryRequest,
+    GetDocumentRequest, ListDocumentsRequest, ListDomainsRequest, RegisterUploadRequest,
+    answer_event,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::body::{
+    Answer, DocumentList, DocumentStatus, DocumentView, DomainView, Domains, ErrorBody, ErrorEvent,
+    FeedbackStored, FeedbackSummary, Live, RatedAnswer, Ready, ReadyChecks, TokenEvent,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
 
@@ -55,6 +60,9 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/metrics", get(metrics))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .merge(crate::ops::routes())
+        .merge(crate::openapi::routes())
+        .merge(crate::web::routes())
         .route_layer(axum::middleware::from_fn(track))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -117,20 +125,26 @@ fn request_id(headers: &HeaderMap) -> String {
 }
 
 /// The caller's tenant. Until API keys exist every caller is the configured default tenant.
-fn tenant(state: &AppState) -> String {
+pub(crate) fn tenant(state: &AppState) -> String {
     state.settings.default_tenant.clone()
 }
 
-#[derive(Debug, Deserialize)]
+/// A question.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct QueryBody {
+pub(crate) struct QueryBody {
+    /// The question, in plain language.
     question: String,
+    /// Only this domain's documents (and cache); every domain when absent.
     #[serde(default)]
     domain: Option<String>,
+    /// How many passages to retrieve; the configured default when absent.
     #[serde(default)]
     top_k: Option<u32>,
+    /// The dense retrieval's weight in the hybrid fusion, in [0, 1].
     #[serde(default)]
     alpha: Option<f32>,
+    /// Answer as Server-Sent Events, like `POST /v1/query/stream`.
     #[serde(default)]
     stream: bool,
 }
@@ -148,7 +162,18 @@ impl QueryBody {
     }
 }
 
-async fn query(
+/// Answers a question with citations.
+#[utoipa::path(
+    post, path = "/v1/query", tag = "query",
+    request_body = QueryBody,
+    responses(
+        (status = 200, description = "The answer (`text/event-stream` instead when `stream` is true)", body = Answer),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn query(
     State(state): State<AppState>,
     headers: HeaderMap,
     ValidJson(body): ValidJson<QueryBody>,
@@ -158,10 +183,22 @@ async fn query(
     }
     let request = body.into_request(tenant(&state), request_id(&headers));
     let response = state.router().answer_unary(request).await?.into_inner();
-    Ok(Json(answer_json(&response)).into_response())
+    Ok(Json(Answer::from(&response)).into_response())
 }
 
-async fn query_stream(
+/// Answers a question as Server-Sent Events: `token` events (`TokenEvent`) as the answer is
+/// written, then one `done` event (`Answer`), or one `error` event (`ErrorEvent`).
+#[utoipa::path(
+    post, path = "/v1/query/stream", tag = "query",
+    request_body = QueryBody,
+    responses(
+        (status = 200, description = "`event: token` (data: TokenEvent) as the answer is written, then `event: done` (data: Answer) or `event: error` (data: ErrorEvent)", content_type = "text/event-stream", body = String),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = ErrorBody),
+        (status = 503, description = "A dependency is unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn query_stream(
     State(state): State<AppState>,
     headers: HeaderMap,
     ValidJson(body): ValidJson<QueryBody>,
@@ -183,19 +220,23 @@ async fn stream_answer(
     let events = upstream.map(|item| -> Result<Event, Infallible> {
         Ok(match item {
             Ok(event) => match event.event {
-                Some(answer_event::Event::Token(token)) => Event::default()
-                    .event("token")
-                    .data(json!({ "text": token.text }).to_string()),
-                Some(answer_event::Event::Complete(done)) => Event::default()
-                    .event("done")
-                    .data(answer_json(&done).to_string()),
+                Some(answer_event::Event::Token(token)) => {
+                    sse_event("token", &TokenEvent { text: token.text })
+                }
+                Some(answer_event::Event::Complete(done)) => {
+                    sse_event("done", &Answer::from(&done))
+                }
                 None => Event::default().comment("empty event"),
             },
             Err(status) => {
                 let e = ServiceError::from(status);
-                Event::default()
-                    .event("error")
-                    .data(json!({ "code": e.code.as_str(), "message": e.message }).to_string())
+                sse_event(
+                    "error",
+                    &ErrorEvent {
+                        code: e.code.as_str().to_owned(),
+                        message: e.message,
+                    },
+                )
             }
         })
     });
@@ -208,55 +249,42 @@ fn sse(
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-fn answer_json(r: &AnswerResponse) -> Value {
-    let usage = r.usage.unwrap_or_default();
-    json!({
-        "query_id": r.query_id,
-        "answer": r.answer,
-        "grounded": r.grounded,
-        "citations": r.citations.iter().map(|c| json!({
-            "number": c.number,
-            "document_id": c.document_id,
-            "title": c.title,
-            "domain": c.domain,
-            "chunk_index": c.chunk_index,
-            "page": c.page,
-            "score": c.score,
-            "snippet": c.snippet,
-        })).collect::<Vec<_>>(),
-        "model": r.model,
-        "tier": r.tier,
-        "tier_reasons": r.tier_reasons,
-        "prompt_version": r.prompt_version,
-        "cache": cache_name(r.cache()),
-        "usage": { "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": usage.cost_usd },
-        "latency_ms": r.latency_ms,
-    })
-}
-
-fn cache_name(status: rag_proto::CacheStatus) -> &'static str {
-    match status {
-        rag_proto::CacheStatus::Exact => "exact",
-        rag_proto::CacheStatus::Semantic => "semantic",
-        rag_proto::CacheStatus::Miss | rag_proto::CacheStatus::Unspecified => "miss",
+/// One SSE event whose data is `data` as JSON.
+fn sse_event(name: &str, data: &impl serde::Serialize) -> Event {
+    match serde_json::to_string(data) {
+        Ok(json) => Event::default().event(name).data(json),
+        Err(e) => Event::default().event("error").data(
+            json!({ "code": "internal", "message": format!("unencodable event: {e}") }).to_string(),
+        ),
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A rating of an answer.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FeedbackBody {
+pub(crate) struct FeedbackBody {
+    /// The answer's `query_id`.
     query_id: String,
-    /// "up" or "down".
+    /// `up` or `down`.
     rating: String,
     #[serde(default)]
     comment: Option<String>,
 }
 
 /// `POST /v1/feedback`: a rating of one of the caller's answers, joined to how it was made.
-async fn feedback(
+#[utoipa::path(
+    post, path = "/v1/feedback", tag = "feedback",
+    request_body = FeedbackBody,
+    responses(
+        (status = 200, description = "The rating is stored", body = FeedbackStored),
+        (status = 404, description = "No such answer of this tenant", body = ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = ErrorBody),
+    )
+)]
+pub(crate) async fn feedback(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<FeedbackBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FeedbackStored>> {
     let stored = state
         .router()
         .submit_feedback(FeedbackRequest {
@@ -267,21 +295,31 @@ async fn feedback(
         })
         .await?
         .into_inner();
-    Ok(Json(json!({
-        "query_id": stored.query_id,
-        "rating": stored.rating,
-        "answer": {
-            "tier": stored.tier,
-            "prompt_version": stored.prompt_version,
-            "cache": cache_name(stored.cache()),
-            "model": stored.model,
+    let cache = stored.cache().into();
+    Ok(Json(FeedbackStored {
+        query_id: stored.query_id,
+        rating: stored.rating,
+        answer: RatedAnswer {
+            tier: stored.tier,
+            prompt_version: stored.prompt_version,
+            cache,
+            model: stored.model,
         },
-        "evicted_from_cache": stored.evicted,
-    })))
+        evicted_from_cache: stored.evicted,
+    }))
 }
 
 /// `GET /v1/feedback/summary`: ratings by tier, prompt version, cache status and model.
-async fn feedback_summary(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+#[utoipa::path(
+    get, path = "/v1/feedback/summary", tag = "feedback",
+    responses(
+        (status = 200, description = "The tenant's answers and ratings", body = FeedbackSummary),
+        (status = 503, description = "A dependency is unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn feedback_summary(
+    State(state): State<AppState>,
+) -> ApiResult<Json<FeedbackSummary>> {
     let s = state
         .router()
         .get_feedback_summary(FeedbackSummaryRequest {
@@ -289,61 +327,37 @@ async fn feedback_summary(State(state): State<AppState>) -> ApiResult<Json<Value
         })
         .await?
         .into_inner();
-    let rows = |b: &[FeedbackBreakdown]| -> Vec<Value> {
-        b.iter()
-            .map(|b| {
-                let rated = b.up + b.down;
-                json!({
-                    "key": b.key,
-                    "answers": b.answers,
-                    "up": b.up,
-                    "down": b.down,
-                    "down_share": (rated > 0).then(|| b.down as f64 / rated as f64),
-                })
-            })
-            .collect()
-    };
-    Ok(Json(json!({
-        "answers": s.answers,
-        "rated": s.rated,
-        "up": s.up,
-        "down": s.down,
-        "by_tier": rows(&s.by_tier),
-        "by_prompt_version": rows(&s.by_prompt_version),
-        "by_cache": rows(&s.by_cache),
-        "by_model": rows(&s.by_model),
-    })))
+    Ok(Json(FeedbackSummary::from(&s)))
 }
 
-fn document_json(d: &Document) -> Value {
-    let state = match d.state() {
-        rag_proto::DocumentState::Queued => "queued",
-        rag_proto::DocumentState::Processing => "processing",
-        rag_proto::DocumentState::Indexed => "indexed",
-        rag_proto::DocumentState::Failed => "failed",
-        rag_proto::DocumentState::Deleting => "deleting",
-        rag_proto::DocumentState::Deleted => "deleted",
-        rag_proto::DocumentState::Unspecified => "unknown",
-    };
-    json!({
-        "id": d.id,
-        "title": d.title,
-        "domain": d.domain,
-        "status": state,
-        "version": d.version,
-        "chunk_count": d.chunk_count,
-        "size_bytes": d.size_bytes,
-        "error": (!d.error.is_empty()).then_some(&d.error),
-        "content_sha256": (!d.content_sha256.is_empty()).then_some(&d.content_sha256),
-        "created_at_ms": d.created_at_ms,
-        "updated_at_ms": d.updated_at_ms,
-    })
+/// An upload: the file and the domain it belongs to.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the multipart form; the handler reads its fields one by one
+pub(crate) struct UploadForm {
+    /// The document (.txt, .md, .html, .pdf, .docx); its file name names it.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: String,
+    /// The domain; `general` when absent.
+    domain: Option<String>,
 }
 
 /// `POST /v1/documents`: multipart with `file` and optional `domain`. Validates size and
 /// type, records the upload as queued, writes the object (whose event starts ingestion),
 /// and answers 202 with the document's id.
-async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiResult<Response> {
+#[utoipa::path(
+    post, path = "/v1/documents", tag = "documents",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Recorded and queued for ingestion; poll `GET /v1/documents/{id}`", body = DocumentView),
+        (status = 413, description = "The file is too large", body = ErrorBody),
+        (status = 415, description = "Not a type the pipeline reads", body = ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = ErrorBody),
+    )
+)]
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    mut multipart: Multipart,
+) -> ApiResult<Response> {
     let max = state.settings.gateway.max_upload_bytes;
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut domain: Option<String> = None;
@@ -446,7 +460,7 @@ async fn upload(State(state): State<AppState>, mut multipart: Multipart) -> ApiR
         .put(&key, bytes, metadata)
         .await
         .map_err(|e| ApiError(ServiceError::from(e)))?;
-    Ok((StatusCode::ACCEPTED, Json(document_json(&document))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(DocumentView::from(&document))).into_response())
 }
 
 fn multipart_error(text: &str, status: StatusCode) -> ApiError {
@@ -458,16 +472,27 @@ fn multipart_error(text: &str, status: StatusCode) -> ApiError {
     ApiError(ServiceError::new(code, format!("malformed upload: {text}")))
 }
 
-#[derive(Debug, Deserialize)]
-struct ListParams {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Only this domain's documents.
     #[serde(default)]
     domain: Option<String>,
 }
 
-async fn list_documents(
+/// The tenant's documents with their status.
+#[utoipa::path(
+    get, path = "/v1/documents", tag = "documents",
+    params(ListParams),
+    responses(
+        (status = 200, description = "The documents", body = DocumentList),
+        (status = 503, description = "A dependency is unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_documents(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DocumentList>> {
     let documents = state
         .documents()
         .list_documents(ListDocumentsRequest {
@@ -477,20 +502,24 @@ async fn list_documents(
         .await?
         .into_inner()
         .documents;
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    let listed: Vec<Value> = documents.iter().map(document_json).collect();
-    for d in &listed {
-        *counts
-            .entry(d["status"].as_str().unwrap_or("unknown"))
-            .or_default() += 1;
-    }
-    Ok(Json(json!({ "documents": listed, "counts": counts })))
+    Ok(Json(DocumentList::new(
+        documents.iter().map(DocumentView::from).collect(),
+    )))
 }
 
-async fn get_document(
+/// One document: its status, and why it failed when it did.
+#[utoipa::path(
+    get, path = "/v1/documents/{id}", tag = "documents",
+    params(("id" = String, Path, description = "The document's id")),
+    responses(
+        (status = 200, description = "The document", body = DocumentView),
+        (status = 404, description = "No such document of this tenant", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_document(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DocumentView>> {
     let document = state
         .documents()
         .get_document(GetDocumentRequest {
@@ -499,10 +528,19 @@ async fn get_document(
         })
         .await?
         .into_inner();
-    Ok(Json(document_json(&document)))
+    Ok(Json(DocumentView::from(&document)))
 }
 
-async fn delete_document(
+/// Deletes a document: it leaves search results at once, its chunks soon after.
+#[utoipa::path(
+    delete, path = "/v1/documents/{id}", tag = "documents",
+    params(("id" = String, Path, description = "The document's id")),
+    responses(
+        (status = 202, description = "Being deleted", body = DocumentView),
+        (status = 404, description = "No such document of this tenant", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete_document(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
@@ -514,21 +552,36 @@ async fn delete_document(
         })
         .await?
         .into_inner();
-    let mut body = document_json(&document);
-    body["status"] = json!("deleting");
+    let mut body = DocumentView::from(&document);
+    body.status = DocumentStatus::Deleting;
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-async fn domains(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// The configured domains.
+#[utoipa::path(
+    get, path = "/v1/domains", tag = "query",
+    responses(
+        (status = 200, description = "The domains", body = Domains),
+        (status = 503, description = "A dependency is unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn domains(State(state): State<AppState>) -> ApiResult<Json<Domains>> {
     let domains = state
         .router()
         .list_domains(ListDomainsRequest {})
         .await?
         .into_inner()
         .domains;
-    Ok(Json(json!({
-        "domains": domains.iter().map(|d| json!({ "name": d.name, "description": d.description, "default_tier": d.default_tier })).collect::<Vec<_>>()
-    })))
+    Ok(Json(Domains {
+        domains: domains
+            .into_iter()
+            .map(|d| DomainView {
+                name: d.name,
+                description: d.description,
+                default_tier: d.default_tier,
+            })
+            .collect(),
+    }))
 }
 
 /// Counts each routed request by method, route pattern and status, and times it.
@@ -562,7 +615,11 @@ async fn track(request: axum::extract::Request, next: axum::middleware::Next) ->
 }
 
 /// `GET /metrics`: this process's metrics in the OpenMetrics text format.
-async fn metrics() -> Response {
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "The process's metrics (OpenMetrics text)", content_type = "application/openmetrics-text", body = String))
+)]
+pub(crate) async fn metrics() -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -573,20 +630,37 @@ async fn metrics() -> Response {
         .into_response()
 }
 
-async fn live() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// Liveness: the process answers.
+#[utoipa::path(
+    get, path = "/health/live", tag = "operations",
+    responses((status = 200, description = "Alive", body = Live))
+)]
+pub(crate) async fn live() -> Json<Live> {
+    Json(Live {
+        status: "ok".to_owned(),
+    })
 }
 
 /// Ready when the router, the document service and the object store all are; the body
 /// names what is not.
-async fn ready(State(state): State<AppState>) -> Response {
+#[utoipa::path(
+    get, path = "/health/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "Not ready; `checks` names what is not", body = Ready),
+    )
+)]
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     let (router, documents, objects) = tokio::join!(
         rag_grpc::check_health(state.router_channel.clone(), ""),
         rag_grpc::check_health(state.documents_channel.clone(), ""),
         state.objects.health(),
     );
-    let checks =
-        json!({ "router": router, "documents": documents, "object_store": objects.is_ok() });
+    let checks = ReadyChecks {
+        router,
+        documents,
+        object_store: objects.is_ok(),
+    };
     let ready = router && documents && objects.is_ok();
     let status = if ready {
         StatusCode::OK
@@ -595,7 +669,10 @@ async fn ready(State(state): State<AppState>) -> Response {
     };
     let mut response = (
         status,
-        Json(json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks })),
+        Json(Ready {
+            status: if ready { "ready" } else { "not ready" }.to_owned(),
+            checks,
+        }),
     )
         .into_response();
     if !ready {
@@ -607,6 +684,9 @@ async fn ready(State(state): State<AppState>) -> Response {
     response
 }
 
+/// The message of the fallback's 404, which the OpenAPI test tells from a handler's 404 by.
+pub(crate) const NO_SUCH_ROUTE: &str = "no such route";
+
 async fn not_found() -> ApiError {
-    ApiError(ServiceError::not_found("no such route"))
+    ApiError(ServiceError::not_found(NO_SUCH_ROUTE))
 }
