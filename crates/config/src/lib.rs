@@ -643,6 +643,11 @@ pub struct RetrieverSettings {
     pub candidates_per_hit: u32,
     pub min_candidates: u32,
     pub rrf_k: f32,
+    /// Adjacent-chunk expansion when neither the request nor its domain says: the chunks up
+    /// to this many positions before and after each hit are returned beside it. 0: off.
+    pub neighbours: u32,
+    /// The most neighbours on each side a request or a domain may ask for.
+    pub max_neighbours: u32,
 }
 
 impl Default for RetrieverSettings {
@@ -655,6 +660,8 @@ impl Default for RetrieverSettings {
             candidates_per_hit: 4,
             min_candidates: 20,
             rrf_k: 60.0,
+            neighbours: 0,
+            max_neighbours: 3,
         }
     }
 }
@@ -992,6 +999,10 @@ pub struct DomainSettings {
     /// Topics refused in this domain, besides `guardrails.denied_topics`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied_topics: Vec<DeniedTopicSettings>,
+    /// This domain's `retriever.neighbours` (adjacent-chunk expansion); unset: the
+    /// retriever's. A request's own `neighbours` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbours: Option<u32>,
 }
 
 fn default_tier() -> Tier {
@@ -1009,6 +1020,7 @@ impl DomainSettings {
             technical_terms: Vec::new(),
             semantic_threshold: None,
             denied_topics: Vec::new(),
+            neighbours: None,
         }
     }
 

@@ -265,3 +265,24 @@ fn cost_follows_the_price_table() {
     assert!((cost - 0.18).abs() < 1e-9, "{cost}");
     assert_eq!(s.cost_usd("extractive-v1", 1_000, 1_000), 0.0);
 }
+
+#[test]
+fn neighbours_are_bounded_by_max_neighbours() {
+    let s = Settings::load(None, &env(&[("RAG__RETRIEVER__NEIGHBOURS", "2")])).unwrap();
+    assert_eq!((s.retriever.neighbours, s.retriever.max_neighbours), (2, 3));
+    let e = Settings::load(None, &env(&[("RAG__RETRIEVER__NEIGHBOURS", "4")])).unwrap_err();
+    assert!(e.to_string().contains("retriever.neighbours"), "{e}");
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        file,
+        "[retriever]\nmax_neighbours = 2\n[[domains]]\nname = \"hr\"\nneighbours = 1\n"
+    )
+    .unwrap();
+    let s = Settings::load(Some(file.path()), &env(&[])).unwrap();
+    assert_eq!(s.domain("hr").unwrap().neighbours, Some(1));
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write!(file, "[[domains]]\nname = \"hr\"\nneighbours = 5\n").unwrap();
+    let e = Settings::load(Some(file.path()), &env(&[])).unwrap_err();
+    assert!(e.to_string().contains("domains.neighbours"), "{e}");
+}

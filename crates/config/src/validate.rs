@@ -216,6 +216,12 @@ impl Settings {
         if self.retriever.candidates_per_hit == 0 {
             return Err(invalid("retriever.candidates_per_hit", "must be positive"));
         }
+        if self.retriever.neighbours > self.retriever.max_neighbours {
+            return Err(invalid(
+                "retriever.neighbours",
+                "must be at most retriever.max_neighbours",
+            ));
+        }
         if !(MIN_CHUNK_TOKENS..=MAX_CHUNK_TOKENS).contains(&self.ingest.chunk_size) {
             return Err(invalid(
                 "ingest.chunk_size",
@@ -318,6 +324,18 @@ impl Settings {
             }
             check_topics("domains.denied_topics", &domain.denied_topics)
                 .map_err(|e| with_domain(e, &domain.name))?;
+            if domain
+                .neighbours
+                .is_some_and(|n| n > self.retriever.max_neighbours)
+            {
+                return Err(invalid(
+                    "domains.neighbours",
+                    format!(
+                        "domain {:?}: must be at most retriever.max_neighbours",
+                        domain.name
+                    ),
+                ));
+            }
         }
         check_semantic_threshold("cache.semantic_threshold", self.cache.semantic_threshold)?;
         check_topics("guardrails.denied_topics", &self.guardrails.denied_topics)?;

@@ -144,6 +144,10 @@ pub(crate) struct QueryBody {
     /// The dense retrieval's weight in the hybrid fusion, in [0, 1].
     #[serde(default)]
     alpha: Option<f32>,
+    /// Adjacent-chunk expansion: the chunks up to this many positions before and after each
+    /// retrieved chunk join the context (0 = off); the domain's setting when absent.
+    #[serde(default)]
+    neighbours: Option<u32>,
     /// Answer as Server-Sent Events, like `POST /v1/query/stream`.
     #[serde(default)]
     stream: bool,
@@ -158,6 +162,7 @@ impl QueryBody {
             tenant,
             request_id,
             alpha: self.alpha,
+            neighbours: self.neighbours,
         }
     }
 }

@@ -10,6 +10,8 @@
 //! - Every search and count is scoped to one tenant (and one domain when the filter has one).
 //! - Any user text is a valid query: there is no query syntax, the text is analysed like the
 //!   documents (see [`analysis`]) and never produces an error or a panic.
+//! - [`KeywordIndex::search_ids`] finds exactly what [`KeywordIndex::search`] finds, in the same
+//!   order with the same scores; only the chunks are left out.
 //! - One writer per directory per process: [`TantivyIndex::open`] hands out the same
 //!   `Arc` to every caller in a process while one is alive (tantivy allows one writer per
 //!   directory, and in the embedded profile the embedder and the retriever both open it).
@@ -23,8 +25,21 @@ mod tests;
 use std::path::PathBuf;
 
 use rag_core::{ChunkRecord, DocumentId, SearchFilter, ServiceError};
+use uuid::Uuid;
 
 pub use tantivy_index::TantivyIndex;
+
+/// One search result without its chunk: what fusion and the visibility check need. Read
+/// from fast fields, so a search of hundreds of candidates does not load their text (see
+/// [`KeywordIndex::search_ids`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KeywordMatch {
+    /// The point id (`ChunkRecord::id`).
+    pub id: Uuid,
+    pub document_id: DocumentId,
+    pub version: u64,
+    pub score: f32,
+}
 
 /// One search result: the chunk as it was indexed and its raw BM25 score (sum over the
 /// fields, weighted as described in [`analysis`]). Scores are only comparable within one
@@ -50,6 +65,22 @@ pub trait KeywordIndex: Send + Sync + std::fmt::Debug {
         filter: &SearchFilter,
         limit: usize,
     ) -> Result<Vec<KeywordHit>, KeywordIndexError>;
+
+    /// [`KeywordIndex::search`] without the chunks: the same matches, scores and order, but
+    /// only ids, for fusing many candidates cheaply; load the chunks of the few that are kept
+    /// with [`KeywordIndex::get`].
+    async fn search_ids(
+        &self,
+        query: &str,
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<KeywordMatch>, KeywordIndexError>;
+
+    /// The chunks with these point ids (within `tenant`), in any order; ids not in the index
+    /// are skipped, repeated ids give one chunk. An exact lookup (no scoring): used to load the
+    /// chunks of the final hits and, for adjacent-chunk expansion, their neighbours (whose
+    /// ids follow from `point_id(document, version, chunk_index)`).
+    async fn get(&self, tenant: &str, ids: &[Uuid]) -> Result<Vec<ChunkRecord>, KeywordIndexError>;
 
     /// Deletes every chunk of `document_id` (within `tenant`) whose version is not
     /// `keep_version` (`None` = all versions), and commits.

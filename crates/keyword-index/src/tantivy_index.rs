@@ -8,19 +8,24 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rag_core::{ChunkRecord, DocumentId, SearchFilter};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::columnar::Column;
 use tantivy::directory::MmapDirectory;
 use tantivy::directory::error::LockError;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::{
-    Field, INDEXED, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing,
-    TextOptions, Value,
+    FAST, Field, INDEXED, IndexRecordOption, NumericOptions, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SegmentReader,
+    TantivyDocument, TantivyError, Term,
+};
+use uuid::Uuid;
 
 use crate::analysis::{ANALYZER_NAME, QueryPlan, TextFields, english_analyzer};
-use crate::{KeywordHit, KeywordIndex, KeywordIndexError};
+use crate::{KeywordHit, KeywordIndex, KeywordIndexError, KeywordMatch};
 
 /// Memory budget of the one writer.
 const WRITER_MEMORY_BYTES: usize = 50_000_000;
@@ -46,6 +51,12 @@ mod names {
     pub const SECTION: &str = "section";
     pub const BODY: &str = "body";
     pub const RECORD: &str = "record";
+    /// The point id and the document id as fast u64 halves (high, low): a search reads its
+    /// candidates' ids from these columns instead of loading their stored records.
+    pub const ID_HI: &str = "id_hi";
+    pub const ID_LO: &str = "id_lo";
+    pub const DOCUMENT_HI: &str = "document_hi";
+    pub const DOCUMENT_LO: &str = "document_lo";
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +68,56 @@ struct Fields {
     version: Field,
     text: TextFields,
     record: Field,
+    /// `None` for an index made before the fast id columns existed: its searches read the
+    /// ids from the stored records (slower, same results).
+    fast_ids: Option<FastIds>,
+}
+
+/// A search's top documents: (score, address), best first.
+type TopHits = Vec<(f32, DocAddress)>;
+
+/// The fast id columns (see [`names::ID_HI`]).
+#[derive(Clone, Copy, Debug)]
+struct FastIds {
+    id_hi: Field,
+    id_lo: Field,
+    document_hi: Field,
+    document_lo: Field,
+}
+
+/// One segment's fast id columns, opened once per search.
+struct IdColumns {
+    id_hi: Column<u64>,
+    id_lo: Column<u64>,
+    document_hi: Column<u64>,
+    document_lo: Column<u64>,
+    version: Column<u64>,
+}
+
+impl IdColumns {
+    fn open(segment: &SegmentReader) -> Result<Self, KeywordIndexError> {
+        let fast = segment.fast_fields();
+        Ok(Self {
+            id_hi: fast.u64(names::ID_HI)?,
+            id_lo: fast.u64(names::ID_LO)?,
+            document_hi: fast.u64(names::DOCUMENT_HI)?,
+            document_lo: fast.u64(names::DOCUMENT_LO)?,
+            version: fast.u64(names::VERSION)?,
+        })
+    }
+
+    /// The ids of document `doc` of the segment; `None` when a column has no value for it.
+    fn read(&self, doc: u32, score: f32) -> Option<KeywordMatch> {
+        let id = Uuid::from_u64_pair(self.id_hi.first(doc)?, self.id_lo.first(doc)?);
+        let document =
+            Uuid::from_u64_pair(self.document_hi.first(doc)?, self.document_lo.first(doc)?);
+        Some(KeywordMatch {
+            id,
+            document_id: document.hyphenated().to_string().parse().ok()?,
+            version: self.version.first(doc)?,
+            score,
+        })
+    }
 }
 
 fn schema() -> (Schema, Fields) {
@@ -78,8 +139,65 @@ fn schema() -> (Schema, Fields) {
             body: b.add_text_field(names::BODY, text),
         },
         record: b.add_bytes_field(names::RECORD, STORED),
+        fast_ids: Some(FastIds {
+            id_hi: b.add_u64_field(names::ID_HI, FAST),
+            id_lo: b.add_u64_field(names::ID_LO, FAST),
+            document_hi: b.add_u64_field(names::DOCUMENT_HI, FAST),
+            document_lo: b.add_u64_field(names::DOCUMENT_LO, FAST),
+        }),
     };
     (b.build(), fields)
+}
+
+/// Creates, in `dir`, an empty index with the schema from before the fast id columns, as
+/// an older version made it.
+#[cfg(test)]
+pub(crate) fn create_legacy(dir: &Path) -> Result<(), KeywordIndexError> {
+    let (schema, _) = schema();
+    let mut b = Schema::builder();
+    for (_, entry) in schema.fields() {
+        if !entry.name().ends_with("_hi") && !entry.name().ends_with("_lo") {
+            b.add_field(entry.clone());
+        }
+    }
+    let directory = MmapDirectory::open(dir).map_err(TantivyError::from)?;
+    Index::create(directory, b.build(), tantivy::IndexSettings::default())?;
+    Ok(())
+}
+
+/// The fields of an existing index's schema, found by name: the current schema, or the one
+/// before the fast id columns (whose searches then read ids from the stored records).
+fn fields_of(schema: &Schema) -> Result<Fields, KeywordIndexError> {
+    let field = |name: &str| schema.get_field(name).map_err(KeywordIndexError::from);
+    let fast = |name: &str| schema.get_field(name).ok();
+    let fast_ids = match (
+        fast(names::ID_HI),
+        fast(names::ID_LO),
+        fast(names::DOCUMENT_HI),
+        fast(names::DOCUMENT_LO),
+    ) {
+        (Some(id_hi), Some(id_lo), Some(document_hi), Some(document_lo)) => Some(FastIds {
+            id_hi,
+            id_lo,
+            document_hi,
+            document_lo,
+        }),
+        _ => None,
+    };
+    Ok(Fields {
+        id: field(names::ID)?,
+        document_id: field(names::DOCUMENT_ID)?,
+        tenant: field(names::TENANT)?,
+        domain: field(names::DOMAIN)?,
+        version: field(names::VERSION)?,
+        text: TextFields {
+            title: field(names::TITLE)?,
+            section: field(names::SECTION)?,
+            body: field(names::BODY)?,
+        },
+        record: field(names::RECORD)?,
+        fast_ids,
+    })
 }
 
 /// Open handles by canonical directory, so one process has one writer per directory.
@@ -165,9 +283,21 @@ impl TantivyIndex {
     }
 
     fn open_with(dir: &Path, writable: bool) -> Result<Arc<Self>, KeywordIndexError> {
-        let (schema, fields) = schema();
         let directory = MmapDirectory::open(dir).map_err(TantivyError::from)?;
-        let index = Index::open_or_create(directory, schema)?;
+        let exists = Index::exists(&directory).map_err(TantivyError::from)?;
+        let (index, fields) = if exists {
+            // An index made by an older version keeps its schema (see `fields_of`).
+            let index = Index::open(directory)?;
+            let fields = fields_of(&index.schema())?;
+            (index, fields)
+        } else {
+            let (schema, fields) = schema();
+            let index = Index::open_or_create(directory, schema)?;
+            (index, fields)
+        };
+        if fields.fast_ids.is_none() {
+            tracing::warn!(dir = %dir.display(), "keyword index has no fast id columns (made by an older version): searches read stored records; re-index to speed them up");
+        }
         let analyzer = english_analyzer()?;
         index.tokenizers().register(ANALYZER_NAME, analyzer.clone());
 
@@ -220,6 +350,14 @@ impl TantivyIndex {
         doc.add_text(f.text.section, &chunk.section);
         doc.add_text(f.text.body, &chunk.text);
         doc.add_bytes(f.record, &serde_json::to_vec(chunk)?);
+        if let Some(fast) = &f.fast_ids {
+            let (hi, lo) = chunk.id.as_u64_pair();
+            doc.add_u64(fast.id_hi, hi);
+            doc.add_u64(fast.id_lo, lo);
+            let (hi, lo) = chunk.document_id.as_uuid().as_u64_pair();
+            doc.add_u64(fast.document_hi, hi);
+            doc.add_u64(fast.document_lo, lo);
+        }
         Ok(doc)
     }
 
@@ -309,44 +447,151 @@ impl TantivyIndex {
         })
     }
 
+    /// The top `limit` matches of `query` within `filter`, best first, with the searcher they
+    /// come from; `None` when the query has no terms or the index is empty.
+    fn top(
+        &self,
+        query: &str,
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Option<(Searcher, TopHits)>, KeywordIndexError> {
+        let plan = QueryPlan::new(&self.analyzer, query);
+        let Some(text_query) = plan.to_query(&self.fields.text) else {
+            return Ok(None);
+        };
+        let searcher = self.reader.searcher();
+        let num_docs = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+        let limit = limit.min(MAX_LIMIT).min(num_docs);
+        if limit == 0 {
+            return Ok(None);
+        }
+        let mut clauses = self.filter_clauses(filter);
+        clauses.push((Occur::Must, text_query));
+        let top = searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(limit))?;
+        Ok(Some((searcher, top)))
+    }
+
+    /// The stored record of `address`; `None` (logged) when it is missing or unreadable.
+    fn record(
+        &self,
+        searcher: &Searcher,
+        address: DocAddress,
+    ) -> Result<Option<ChunkRecord>, KeywordIndexError> {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let record = doc
+            .get_first(self.fields.record)
+            .and_then(|v| v.as_bytes())
+            .map(serde_json::from_slice::<ChunkRecord>);
+        Ok(match record {
+            Some(Ok(chunk)) => Some(chunk),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, dir = %self.dir.display(), "skipping unreadable keyword hit");
+                None
+            }
+            None => {
+                tracing::warn!(dir = %self.dir.display(), "skipping keyword hit without record");
+                None
+            }
+        })
+    }
+
     fn search_blocking(
         &self,
         query: &str,
         filter: &SearchFilter,
         limit: usize,
     ) -> Result<Vec<KeywordHit>, KeywordIndexError> {
-        let plan = QueryPlan::new(&self.analyzer, query);
-        let Some(text_query) = plan.to_query(&self.fields.text) else {
+        let Some((searcher, top)) = self.top(query, filter, limit)? else {
             return Ok(Vec::new());
         };
-        let searcher = self.reader.searcher();
-        let num_docs = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
-        let limit = limit.min(MAX_LIMIT).min(num_docs);
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let mut clauses = self.filter_clauses(filter);
-        clauses.push((Occur::Must, text_query));
-        let top = searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(limit))?;
-
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let record = doc
-                .get_first(self.fields.record)
-                .and_then(|v| v.as_bytes())
-                .map(serde_json::from_slice::<ChunkRecord>);
-            match record {
-                Some(Ok(chunk)) => hits.push(KeywordHit { chunk, score }),
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, dir = %self.dir.display(), "skipping unreadable keyword hit");
-                }
-                None => {
-                    tracing::warn!(dir = %self.dir.display(), "skipping keyword hit without record");
-                }
+            if let Some(chunk) = self.record(&searcher, address)? {
+                hits.push(KeywordHit { chunk, score });
             }
         }
         Ok(hits)
+    }
+
+    fn search_ids_blocking(
+        &self,
+        query: &str,
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<KeywordMatch>, KeywordIndexError> {
+        let Some((searcher, top)) = self.top(query, filter, limit)? else {
+            return Ok(Vec::new());
+        };
+        // Each segment's columns are opened the first time one of its documents comes up.
+        let mut columns: Vec<Option<Option<IdColumns>>> = std::iter::repeat_with(|| None)
+            .take(searcher.segment_readers().len())
+            .collect();
+        let mut matches = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let fast = match (
+                self.fields.fast_ids,
+                columns.get_mut(address.segment_ord as usize),
+            ) {
+                (Some(_), Some(slot)) => {
+                    if slot.is_none() {
+                        let segment = searcher.segment_reader(address.segment_ord);
+                        *slot = Some(Some(IdColumns::open(segment)?));
+                    }
+                    slot.as_ref()
+                        .and_then(Option::as_ref)
+                        .and_then(|c| c.read(address.doc_id, score))
+                }
+                _ => None,
+            };
+            match fast {
+                Some(found) => matches.push(found),
+                // An index (or a document) without the fast columns: read the stored record.
+                None => {
+                    if let Some(chunk) = self.record(&searcher, address)? {
+                        matches.push(KeywordMatch {
+                            id: chunk.id,
+                            document_id: chunk.document_id,
+                            version: chunk.version,
+                            score,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(matches)
+    }
+
+    fn get_blocking(
+        &self,
+        tenant: &str,
+        ids: &[Uuid],
+    ) -> Result<Vec<ChunkRecord>, KeywordIndexError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let terms = ids
+            .iter()
+            .take(MAX_LIMIT)
+            .map(|id| Term::from_field_text(self.fields.id, &id.hyphenated().to_string()));
+        let ids: Box<dyn Query> = Box::new(TermSetQuery::new(terms));
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, raw_term(self.fields.tenant, tenant)),
+            (Occur::Must, ids),
+        ]);
+        let searcher = self.reader.searcher();
+        let mut addresses: Vec<DocAddress> = searcher
+            .search(&query, &DocSetCollector)?
+            .into_iter()
+            .collect();
+        // Document order reads each block of the store once.
+        addresses.sort_unstable();
+        let mut chunks = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            if let Some(chunk) = self.record(&searcher, address)? {
+                chunks.push(chunk);
+            }
+        }
+        Ok(chunks)
     }
 
     fn count_blocking(&self, filter: &SearchFilter) -> Result<u64, KeywordIndexError> {
@@ -414,6 +659,31 @@ impl KeywordIndex for TantivyIndex {
         let query = query.to_owned();
         let filter = filter.clone();
         self.blocking(move |me| me.search_blocking(&query, &filter, limit))
+            .await
+    }
+
+    async fn search_ids(
+        &self,
+        query: &str,
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<KeywordMatch>, KeywordIndexError> {
+        if limit == 0 || query.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = query.to_owned();
+        let filter = filter.clone();
+        self.blocking(move |me| me.search_ids_blocking(&query, &filter, limit))
+            .await
+    }
+
+    async fn get(&self, tenant: &str, ids: &[Uuid]) -> Result<Vec<ChunkRecord>, KeywordIndexError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tenant = tenant.to_owned();
+        let ids = ids.to_vec();
+        self.blocking(move |me| me.get_blocking(&tenant, &ids))
             .await
     }
 

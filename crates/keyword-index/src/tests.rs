@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rag_core::{ChunkRecord, DocumentId, SearchFilter, point_id};
 use tempfile::TempDir;
 
-use crate::{KeywordHit, KeywordIndex, TantivyIndex};
+use crate::{KeywordHit, KeywordIndex, KeywordMatch, TantivyIndex};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -636,5 +636,140 @@ async fn a_read_only_handle_follows_another_writers_commits() -> TestResult {
         &TantivyIndex::open_read_only(dir.path())?,
         &writer
     ));
+    Ok(())
+}
+
+/// Chunks of three documents about leave, travel and parking; several match "leave".
+fn corpus() -> Vec<ChunkRecord> {
+    let mut chunks = Vec::new();
+    for (file, texts) in [
+        (
+            "leave.md",
+            [
+                "Annual leave is 25 days a year.",
+                "Unused leave carries over to March.",
+                "Sick leave needs a note after three days.",
+            ],
+        ),
+        (
+            "travel.md",
+            [
+                "Book travel through the portal.",
+                "Travel on leave days is not reimbursed.",
+                "Receipts are due within a month.",
+            ],
+        ),
+        (
+            "parking.md",
+            [
+                "Parking spaces are assigned yearly.",
+                "Visitors park on level two.",
+                "Bicycles go to the basement.",
+            ],
+        ),
+    ] {
+        for (i, text) in (0u32..).zip(texts) {
+            chunks.push(text_chunk(i, file, text));
+        }
+    }
+    chunks
+}
+
+async fn ids_match_full_search(index: &TantivyIndex) -> TestResult {
+    for query in [
+        "leave",
+        "travel leave days",
+        "parking level",
+        "nothing here",
+        "the",
+    ] {
+        for limit in [1, 2, 5, 100] {
+            let full = index.search(query, &acme(), limit).await?;
+            let ids = index.search_ids(query, &acme(), limit).await?;
+            let expected: Vec<KeywordMatch> = full
+                .iter()
+                .map(|h| KeywordMatch {
+                    id: h.chunk.id,
+                    document_id: h.chunk.document_id,
+                    version: h.chunk.version,
+                    score: h.score,
+                })
+                .collect();
+            assert_eq!(ids, expected, "query {query:?}, limit {limit}");
+        }
+    }
+    assert!(
+        index
+            .search_ids("leave", &SearchFilter::new("globex", None), 10)
+            .await?
+            .is_empty()
+    );
+    assert!(index.search_ids("leave", &acme(), 0).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn search_ids_finds_what_search_finds_in_the_same_order() -> TestResult {
+    let (_dir, index) = open()?;
+    index.upsert(corpus()).await?;
+    // Several segments: the columns are read per segment.
+    index
+        .upsert(vec![text_chunk(
+            9,
+            "late.md",
+            "Leave requests go to the manager.",
+        )])
+        .await?;
+    let found = index.search_ids("leave", &acme(), 10).await?;
+    assert_eq!(found.len(), 5);
+    ids_match_full_search(&index).await
+}
+
+#[tokio::test]
+async fn an_index_without_fast_id_columns_still_searches_by_id() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    crate::tantivy_index::create_legacy(dir.path())?;
+    let index = TantivyIndex::open(dir.path())?;
+    index.upsert(corpus()).await?;
+    assert_eq!(index.search_ids("leave", &acme(), 10).await?.len(), 4);
+    ids_match_full_search(&index).await?;
+    // Reopened, it keeps its schema.
+    drop(index);
+    let index = TantivyIndex::open(dir.path())?;
+    assert_eq!(index.count(&acme()).await?, 9);
+    ids_match_full_search(&index).await
+}
+
+#[tokio::test]
+async fn get_returns_the_chunks_with_these_ids_in_the_tenant() -> TestResult {
+    let (_dir, index) = open()?;
+    let chunks = corpus();
+    index.upsert(chunks.clone()).await?;
+    let other = chunk(Spec {
+        tenant: "globex",
+        file: "leave.md",
+        text: "Globex leave.",
+        ..Spec::default()
+    });
+    index.upsert(vec![other.clone()]).await?;
+
+    let wanted = [
+        chunks[1].id,
+        chunks[4].id,
+        chunks[1].id,
+        uuid::Uuid::from_u128(7),
+    ];
+    let mut got = index.get("acme", &wanted).await?;
+    got.sort_by_key(|c| c.id);
+    let mut expected = vec![chunks[1].clone(), chunks[4].clone()];
+    expected.sort_by_key(|c| c.id);
+    assert_eq!(got, expected);
+    // Another tenant's chunk is not found by id alone.
+    assert!(index.get("acme", &[other.id]).await?.is_empty());
+    assert_eq!(index.get("globex", &[other.id]).await?, vec![other]);
+    assert!(index.get("acme", &[]).await?.is_empty());
+    // A neighbour's id follows from the document, version and index.
+    let next = point_id(chunks[0].document_id, 1, 1);
+    assert_eq!(index.get("acme", &[next]).await?, vec![chunks[1].clone()]);
     Ok(())
 }

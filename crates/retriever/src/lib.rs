@@ -1,13 +1,20 @@
 //! The retriever: hybrid search. Dense search in the vector store and BM25 in the keyword
 //! index run concurrently; their scores are fused (weighted with alpha, or RRF).
 //!
+//! A search runs in two phases: both sides return only ids and scores for their candidates
+//! (`search_ids`: no text is read or sent for the hundreds that fusion drops), the catalog
+//! check and fusion pick the top k, and only then are those k chunks read, with one exact
+//! lookup by point id in the keyword index. With adjacent-chunk expansion the hits'
+//! neighbours come from the same lookup (`expansion`).
+//!
 //! Owns the fusion arithmetic and the search filters (tenant always, domain when asked).
 //! Must not generate, cache or write to the indexes.
 
+pub mod expansion;
 pub mod fusion;
 
 use rag_grpc::Readiness;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +25,7 @@ use rag_backends::rag_catalog::Catalog;
 use rag_backends::rag_keyword_index::KeywordIndex;
 use rag_backends::rag_vector_store::VectorStore;
 use rag_config::{Fusion, RetrieverSettings, Settings};
-use rag_core::{ChunkRecord, SearchFilter, ServiceError, validate};
+use rag_core::{ChunkRecord, DocumentId, SearchFilter, ServiceError, validate};
 use rag_grpc::Channel;
 use rag_proto::embedder_service_client::EmbedderServiceClient;
 use rag_proto::retriever_service_server::{RetrieverService, RetrieverServiceServer};
@@ -26,6 +33,7 @@ use rag_proto::{FusionMode, ScoredChunk, SearchRequest, SearchResponse};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use crate::fusion::Method;
 
@@ -174,6 +182,16 @@ impl Retriever {
                 "alpha must be in [0, 1]",
             ));
         }
+        let neighbours = request.neighbours.unwrap_or(self.settings.neighbours);
+        if neighbours > self.settings.max_neighbours {
+            return Err(ServiceError::invalid_field(
+                "neighbours",
+                format!(
+                    "neighbours must be at most {}",
+                    self.settings.max_neighbours
+                ),
+            ));
+        }
         let mode = request.fusion();
         let filter = SearchFilter::new(request.tenant.clone(), Some(request.domain.clone()));
         let candidates = (top_k * self.settings.candidates_per_hit as usize)
@@ -199,11 +217,17 @@ impl Retriever {
             };
             indexes
                 .vectors
-                .search(&vector, &filter, candidates)
+                .search_ids(&vector, &filter, candidates)
                 .await
                 .map(|hits| {
                     hits.into_iter()
-                        .map(|h| (h.chunk, h.score))
+                        .map(|h| Candidate {
+                            id: h.id,
+                            document_id: h.document_id,
+                            version: h.version,
+                            chunk_index: Some(h.chunk_index),
+                            score: h.score,
+                        })
                         .collect::<Vec<_>>()
                 })
                 .map_err(ServiceError::from)
@@ -215,11 +239,17 @@ impl Retriever {
             }
             indexes
                 .keywords
-                .search(query, &filter, candidates)
+                .search_ids(query, &filter, candidates)
                 .await
                 .map(|hits| {
                     hits.into_iter()
-                        .map(|h| (h.chunk, h.score))
+                        .map(|h| Candidate {
+                            id: h.id,
+                            document_id: h.document_id,
+                            version: h.version,
+                            chunk_index: None,
+                            score: h.score,
+                        })
                         .collect::<Vec<_>>()
                 })
                 .map_err(ServiceError::from)
@@ -237,26 +267,46 @@ impl Retriever {
             (_, Fusion::Zscore) => Method::Zscore { alpha },
             _ => Method::Weighted { alpha },
         };
-        let ids =
-            |list: &[(ChunkRecord, f32)]| list.iter().map(|(c, s)| (c.id, *s)).collect::<Vec<_>>();
-        let fused = tracing::info_span!("fuse", method = ?method)
+        let ids = |list: &[Candidate]| list.iter().map(|c| (c.id, c.score)).collect::<Vec<_>>();
+        let mut fused = tracing::info_span!("fuse", method = ?method)
             .in_scope(|| fusion::fuse(&ids(&dense), &ids(&keyword), method));
-        let mut chunks: HashMap<_, ChunkRecord> = dense
+        fused.truncate(top_k);
+
+        // Only the chunks of the hits (and of their neighbours) are read.
+        let mut chunks = load_chunks(indexes, &request.tenant, &fused, &dense)
+            .instrument(tracing::info_span!("load_chunks", hits = fused.len()))
+            .await?;
+        let hits: Vec<(fusion::Fused, ChunkRecord)> = fused
             .into_iter()
-            .chain(keyword)
-            .map(|(c, _)| (c.id, c))
+            .filter_map(|f| chunks.remove(&f.id).map(|chunk| (f, chunk)))
             .collect();
-        let hits = fused
+        let neighbours = if neighbours > 0 && !hits.is_empty() {
+            let records: Vec<&ChunkRecord> = hits.iter().map(|(_, c)| c).collect();
+            let wanted = expansion::wanted(&records, neighbours);
+            let found = indexes
+                .keywords
+                .get(&request.tenant, &wanted)
+                .instrument(tracing::info_span!("neighbours", wanted = wanted.len()))
+                .await
+                .map_err(ServiceError::from)?;
+            expansion::attach(&records, found, neighbours)
+        } else {
+            Vec::new()
+        };
+        let mut neighbours = neighbours.into_iter();
+        let hits = hits
             .into_iter()
-            .filter_map(|f| {
-                chunks.remove(&f.id).map(|chunk| ScoredChunk {
+            .map(|(f, chunk)| {
+                let around = neighbours.next().unwrap_or_default();
+                ScoredChunk {
                     chunk: Some(chunk.into()),
                     score: f.score,
                     dense_score: f.dense,
                     keyword_score: f.keyword,
-                })
+                    before: around.before.into_iter().map(Into::into).collect(),
+                    after: around.after.into_iter().map(Into::into).collect(),
+                }
             })
-            .take(top_k)
             .collect();
         Ok(SearchResponse { hits })
     }
@@ -269,19 +319,30 @@ impl Retriever {
     }
 }
 
+/// A candidate of one side: its ids and raw score, no text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Candidate {
+    id: Uuid,
+    document_id: DocumentId,
+    version: u64,
+    /// Known for dense candidates (the vector store's payload has it).
+    chunk_index: Option<u32>,
+    score: f32,
+}
+
 /// Keeps only chunks of the version of their document that the catalog says readers see:
 /// a new version's chunks appear, and the old one's disappear, at the one moment the
 /// catalog switches; a document being deleted disappears at once.
 async fn visible_only(
     indexes: &Indexes,
     tenant: &str,
-    dense: Vec<(ChunkRecord, f32)>,
-    keyword: Vec<(ChunkRecord, f32)>,
-) -> Result<(Vec<(ChunkRecord, f32)>, Vec<(ChunkRecord, f32)>), ServiceError> {
+    dense: Vec<Candidate>,
+    keyword: Vec<Candidate>,
+) -> Result<(Vec<Candidate>, Vec<Candidate>), ServiceError> {
     let mut ids: Vec<_> = dense
         .iter()
         .chain(&keyword)
-        .map(|(c, _)| c.document_id)
+        .map(|c| c.document_id)
         .collect();
     ids.sort_unstable();
     ids.dedup();
@@ -290,12 +351,55 @@ async fn visible_only(
         .visible_versions(tenant, &ids)
         .await
         .map_err(ServiceError::from)?;
-    let keep = |list: Vec<(ChunkRecord, f32)>| {
+    let keep = |list: Vec<Candidate>| {
         list.into_iter()
-            .filter(|(c, _)| visible.get(&c.document_id) == Some(&c.version))
+            .filter(|c| visible.get(&c.document_id) == Some(&c.version))
             .collect::<Vec<_>>()
     };
     Ok((keep(dense), keep(keyword)))
+}
+
+/// The chunks of the fused hits by point id: one exact lookup in the keyword index; a dense
+/// hit the keyword index does not have yet (a reader that has not caught up with a commit)
+/// is read from the vector store.
+async fn load_chunks(
+    indexes: &Indexes,
+    tenant: &str,
+    hits: &[fusion::Fused],
+    dense: &[Candidate],
+) -> Result<HashMap<Uuid, ChunkRecord>, ServiceError> {
+    if hits.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<Uuid> = hits.iter().map(|f| f.id).collect();
+    let mut chunks: HashMap<Uuid, ChunkRecord> = indexes
+        .keywords
+        .get(tenant, &ids)
+        .await
+        .map_err(ServiceError::from)?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let mut missing: BTreeMap<(DocumentId, u64), Vec<u32>> = BTreeMap::new();
+    for f in hits.iter().filter(|f| !chunks.contains_key(&f.id)) {
+        if let Some(c) = dense.iter().find(|c| c.id == f.id)
+            && let Some(index) = c.chunk_index
+        {
+            missing
+                .entry((c.document_id, c.version))
+                .or_default()
+                .push(index);
+        }
+    }
+    for ((document_id, version), indexes_wanted) in missing {
+        let found = indexes
+            .vectors
+            .get_chunks(tenant, document_id, version, &indexes_wanted)
+            .await
+            .map_err(ServiceError::from)?;
+        chunks.extend(found.into_iter().map(|c| (c.id, c)));
+    }
+    Ok(chunks)
 }
 
 #[tonic::async_trait]

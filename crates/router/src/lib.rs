@@ -262,6 +262,13 @@ impl Router {
                 "alpha must be in [0, 1]",
             ));
         }
+        let max_neighbours = self.settings.retriever.max_neighbours;
+        if request.neighbours.is_some_and(|n| n > max_neighbours) {
+            return Err(ServiceError::invalid_field(
+                "neighbours",
+                format!("neighbours must be at most {max_neighbours}"),
+            ));
+        }
         Ok(())
     }
 
@@ -385,6 +392,7 @@ impl Router {
                 query_model: embedding.model,
                 alpha: request.alpha,
                 fusion: 0,
+                neighbours: self.neighbours(request),
             })
             .instrument(tracing::info_span!("retrieve", top_k))
             .await
@@ -446,6 +454,9 @@ impl Router {
         let live = self.live.current();
         let guardrails = &live.settings.guardrails;
         let hits = &hits[..hits.len().min(writers.settings.max_context_passages)];
+        // Whether anything is relevant is the hits' say; their neighbours only add context.
+        let relevant = writer::relevant_enough(hits, self.settings.router.min_relevance);
+        let hits = &writer::with_neighbours(hits);
         let (texts, removed) = writer::passages(hits, guardrails.screen_injections);
         if removed > 0 {
             metrics().injections_removed.inc_by(removed as u64);
@@ -461,7 +472,7 @@ impl Router {
         let written = match writers.for_tier(tier) {
             Writer::Extractive => self.extractive(question, hits, &texts),
             Writer::Model(model) => {
-                if !writer::relevant_enough(hits, self.settings.router.min_relevance) {
+                if !relevant {
                     Written {
                         text: writer::NOT_IN_DOCUMENTS.into(),
                         model: model.model().to_owned(),
@@ -601,6 +612,18 @@ impl Router {
             .cloned()
     }
 
+    /// Adjacent-chunk expansion for this request: its own `neighbours`, else its domain's;
+    /// unset leaves it to the retriever's default.
+    fn neighbours(&self, request: &AnswerRequest) -> Option<u32> {
+        request.neighbours.or_else(|| {
+            self.live
+                .current()
+                .settings
+                .domain(&request.domain)
+                .and_then(|d| d.neighbours)
+        })
+    }
+
     /// The scope every cached answer of this request must share: tenant, domain, the
     /// domain's epoch (which every document change bumps), the index generation and the
     /// retrieval parameters. `None` (no caching) when the cache is off or the epoch cannot be
@@ -622,8 +645,9 @@ impl Router {
             }
         };
         let alpha = request.alpha.map(f32::to_bits).unwrap_or(u32::MAX);
+        let neighbours = self.neighbours(request).map_or(-1, i64::from);
         Some(format!(
-            "{}:{domain}:e{epoch}:g{generation}:k{}:a{alpha:x}",
+            "{}:{domain}:e{epoch}:g{generation}:k{}:a{alpha:x}:n{neighbours}",
             request.tenant, request.top_k
         ))
     }

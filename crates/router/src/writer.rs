@@ -79,6 +79,29 @@ pub struct Written {
     pub streamed: bool,
 }
 
+/// The passages a writer is given: each hit with its adjacent-chunk neighbours (from the
+/// retriever's expansion) around it in document order. A neighbour is no hit of its own: it
+/// has no dense or keyword score and carries the score of the hit it was added beside, so it
+/// is cited like that hit. Without expansion, the hits unchanged.
+pub fn with_neighbours(hits: &[ScoredChunk]) -> Vec<ScoredChunk> {
+    let mut passages = Vec::with_capacity(hits.len());
+    for hit in hits {
+        let neighbour = |chunk: &rag_proto::Chunk| ScoredChunk {
+            chunk: Some(chunk.clone()),
+            score: hit.score,
+            ..ScoredChunk::default()
+        };
+        passages.extend(hit.before.iter().map(neighbour));
+        passages.push(ScoredChunk {
+            before: Vec::new(),
+            after: Vec::new(),
+            ..hit.clone()
+        });
+        passages.extend(hit.after.iter().map(neighbour));
+    }
+    passages
+}
+
 /// The texts of `hits` as a writer sees them: instruction-like sentences removed when
 /// `screen` is on (instructions inside documents are data); and how many were removed.
 pub fn passages(hits: &[ScoredChunk], screen: bool) -> (Vec<String>, usize) {
@@ -388,6 +411,70 @@ impl MaskingStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chunk(index: u32, text: &str) -> rag_proto::Chunk {
+        rag_proto::Chunk {
+            document_id: "d".into(),
+            chunk_index: index,
+            text: text.into(),
+            ..rag_proto::Chunk::default()
+        }
+    }
+
+    #[test]
+    fn neighbours_become_passages_around_their_hit() {
+        let hits = vec![
+            ScoredChunk {
+                chunk: Some(chunk(4, "four")),
+                score: 0.9,
+                dense_score: Some(0.8),
+                keyword_score: Some(3.0),
+                before: vec![chunk(3, "three")],
+                after: vec![chunk(5, "five"), chunk(6, "six")],
+            },
+            ScoredChunk {
+                chunk: Some(chunk(9, "nine")),
+                score: 0.5,
+                ..ScoredChunk::default()
+            },
+        ];
+        let passages = with_neighbours(&hits);
+        let order: Vec<(u32, f32, Option<f32>)> = passages
+            .iter()
+            .map(|p| {
+                let index = p.chunk.as_ref().map_or(u32::MAX, |c| c.chunk_index);
+                (index, p.score, p.dense_score)
+            })
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                (3, 0.9, None),
+                (4, 0.9, Some(0.8)),
+                (5, 0.9, None),
+                (6, 0.9, None),
+                (9, 0.5, None),
+            ]
+        );
+        assert!(
+            passages
+                .iter()
+                .all(|p| p.before.is_empty() && p.after.is_empty())
+        );
+        // The context numbers them as the citations do: [3] is chunk 5.
+        let (texts, _) = passages_of(&passages);
+        let context = context(&passages, &texts);
+        assert!(context.contains("[3]\nfive"), "{context}");
+        let cited = citations("See [3].", &passages, false);
+        assert_eq!(cited.first().map(|c| c.chunk_index), Some(5));
+        // Without expansion, the hits are the passages.
+        let plain = vec![hits[1].clone()];
+        assert_eq!(with_neighbours(&plain), plain);
+    }
+
+    fn passages_of(hits: &[ScoredChunk]) -> (Vec<String>, usize) {
+        passages(hits, false)
+    }
 
     #[test]
     fn citation_marks_are_read_in_order_once() {

@@ -544,7 +544,7 @@ service_impl! {
                 .take(limit)
                 .map(|(score, key, point)| pb::ScoredPoint {
                     id: Some(point_id(key)),
-                    payload: if with_payload { point.payload.clone() } else { HashMap::new() },
+                    payload: with_payload.select(&point.payload),
                     score,
                     version: 0,
                     vectors: None,
@@ -599,7 +599,7 @@ service_impl! {
                 .take(limit)
                 .map(|(key, point)| pb::RetrievedPoint {
                     id: Some(point_id(key)),
-                    payload: if with_payload { point.payload.clone() } else { HashMap::new() },
+                    payload: with_payload.select(&point.payload),
                     vectors: None,
                     shard_key: None,
                     order_value: None,
@@ -732,15 +732,47 @@ fn dense_vector(vectors: Option<pb::Vectors>) -> Result<Vec<f32>, Status> {
     }
 }
 
+/// Which payload a query or scroll returns: none, all, or only some fields (an include
+/// selector).
+enum PayloadWanted {
+    None,
+    All,
+    Only(Vec<String>),
+}
+
+impl PayloadWanted {
+    fn select(&self, payload: &HashMap<String, pb::Value>) -> HashMap<String, pb::Value> {
+        match self {
+            Self::None => HashMap::new(),
+            Self::All => payload.clone(),
+            Self::Only(fields) => payload
+                .iter()
+                .filter(|(key, _)| fields.contains(key))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        }
+    }
+}
+
 fn payload_wanted(
     selector: Option<&pb::WithPayloadSelector>,
     default: bool,
-) -> Result<bool, Status> {
+) -> Result<PayloadWanted, Status> {
+    let all = |enable: bool| {
+        if enable {
+            PayloadWanted::All
+        } else {
+            PayloadWanted::None
+        }
+    };
     match selector.and_then(|s| s.selector_options.as_ref()) {
-        None => Ok(default),
-        Some(pb::with_payload_selector::SelectorOptions::Enable(enable)) => Ok(*enable),
+        None => Ok(all(default)),
+        Some(pb::with_payload_selector::SelectorOptions::Enable(enable)) => Ok(all(*enable)),
+        Some(pb::with_payload_selector::SelectorOptions::Include(include)) => {
+            Ok(PayloadWanted::Only(include.fields.clone()))
+        }
         Some(_) => Err(Status::unimplemented(
-            "the Qdrant stand-in does not implement payload field selectors",
+            "the Qdrant stand-in does not implement payload exclude selectors",
         )),
     }
 }

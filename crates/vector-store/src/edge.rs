@@ -35,10 +35,10 @@ use qdrant_edge::{
 use rag_core::{ChunkRecord, DocumentId, SearchFilter};
 
 use crate::point::{
-    FIELD_CHUNK_INDEX, FIELD_DOCUMENT_ID, FIELD_DOMAIN, FIELD_TENANT, FIELD_VERSION, check_point,
-    check_vector,
+    FIELD_CHUNK_INDEX, FIELD_DOCUMENT_ID, FIELD_DOMAIN, FIELD_TENANT, FIELD_VERSION, ID_FIELDS,
+    check_point, check_vector, match_from_fields,
 };
-use crate::{VectorHit, VectorPoint, VectorStore, VectorStoreError};
+use crate::{VectorHit, VectorMatch, VectorPoint, VectorStore, VectorStoreError};
 
 /// The payload indexes every shard gets.
 const PAYLOAD_INDEXES: [(&str, PayloadSchemaType); 4] = [
@@ -272,6 +272,56 @@ impl VectorStore for EdgeVectorStore {
                         chunk,
                         score: point.score,
                     })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn search_ids(
+        &self,
+        vector: &[f32],
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<VectorMatch>, VectorStoreError> {
+        check_vector(vector, self.inner.dimensions)?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let fields = ID_FIELDS
+            .iter()
+            .map(|f| json_path(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let request = QueryRequest {
+            prefetches: Vec::new(),
+            query: Some(ScoringQuery::Vector(QueryEnum::Nearest(
+                NamedQuery::default_dense(vector.to_vec()),
+            ))),
+            filter: Some(search_filter(filter)?),
+            score_threshold: None,
+            limit,
+            offset: 0,
+            params: None,
+            with_vector: WithVector::Bool(false),
+            with_payload: WithPayloadInterface::Fields(fields),
+        };
+        self.run("search", move |inner| {
+            let points = inner.shard()?.query(request).map_err(from_qdrant)?;
+            Ok(points
+                .into_iter()
+                .filter_map(|point| {
+                    let found = match (&point.id, &point.payload) {
+                        (PointId::Uuid(id), Some(payload)) => match_from_fields(
+                            *id,
+                            |field| payload.0.get(field).cloned(),
+                            point.score,
+                        ),
+                        _ => None,
+                    };
+                    if found.is_none() {
+                        tracing::warn!(point = %point.id, "vector store point without readable ids skipped");
+                    }
+                    found
                 })
                 .collect())
         })

@@ -11,6 +11,7 @@
 //! cosine similarities (higher is better).
 
 use rag_core::{ChunkRecord, DocumentId, SearchFilter, ServiceError};
+use uuid::Uuid;
 
 mod edge;
 mod point;
@@ -30,6 +31,20 @@ pub struct VectorPoint {
 #[derive(Clone, Debug, PartialEq)]
 pub struct VectorHit {
     pub chunk: ChunkRecord,
+    /// Cosine similarity to the query vector; higher is better.
+    pub score: f32,
+}
+
+/// One search result without its chunk: what fusion and the visibility check need (the
+/// payload read is limited to `document_id`, `version` and `chunk_index`, see
+/// [`VectorStore::search_ids`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VectorMatch {
+    /// The point id (`ChunkRecord::id`).
+    pub id: Uuid,
+    pub document_id: DocumentId,
+    pub version: u64,
+    pub chunk_index: u32,
     /// Cosine similarity to the query vector; higher is better.
     pub score: f32,
 }
@@ -73,6 +88,16 @@ pub trait VectorStore: Send + Sync + std::fmt::Debug {
         filter: &SearchFilter,
         limit: usize,
     ) -> Result<Vec<VectorHit>, VectorStoreError>;
+
+    /// [`VectorStore::search`] without the chunks: the same points, scores and order, with
+    /// only their ids read from the payload, so fusing hundreds of candidates does not move
+    /// or decode their text.
+    async fn search_ids(
+        &self,
+        vector: &[f32],
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<VectorMatch>, VectorStoreError>;
 
     /// Deletes every point of `document_id` (within `tenant`) whose version is not
     /// `keep_version` (`None` = delete all its points). Used to retire old versions and to

@@ -3,7 +3,9 @@
 
 use rag_core::ChunkRecord;
 
-use crate::{VectorPoint, VectorStoreError};
+use uuid::Uuid;
+
+use crate::{VectorMatch, VectorPoint, VectorStoreError};
 
 /// Payload fields (the `ChunkRecord` field names) used in filters.
 pub(crate) const FIELD_TENANT: &str = "tenant";
@@ -66,5 +68,24 @@ pub(crate) fn check_point(
         chunk,
         vector,
         payload,
+    })
+}
+
+/// The payload fields [`crate::VectorStore::search_ids`] reads.
+pub(crate) const ID_FIELDS: [&str; 3] = [FIELD_DOCUMENT_ID, FIELD_VERSION, FIELD_CHUNK_INDEX];
+
+/// A match from a point's id and its `document_id`, `version` and `chunk_index` payload
+/// values (as JSON); `None` when one is missing or malformed.
+pub(crate) fn match_from_fields(
+    id: Uuid,
+    field: impl Fn(&str) -> Option<serde_json::Value>,
+    score: f32,
+) -> Option<VectorMatch> {
+    Some(VectorMatch {
+        id,
+        document_id: field(FIELD_DOCUMENT_ID)?.as_str()?.parse().ok()?,
+        version: field(FIELD_VERSION)?.as_u64()?,
+        chunk_index: u32::try_from(field(FIELD_CHUNK_INDEX)?.as_u64()?).ok()?,
+        score,
     })
 }

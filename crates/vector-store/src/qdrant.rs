@@ -25,9 +25,9 @@ use std::time::Duration;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
     DeletePointsBuilder, Distance, FieldType, Filter, GetCollectionInfoRequest, KeywordIndexParams,
-    PayloadSchemaType, PointId, PointStruct, Query, QueryPointsBuilder, ScrollPointsBuilder,
-    UpsertPointsBuilder, Value, VectorParamsBuilder, r#match::MatchValue, point_id::PointIdOptions,
-    vectors_config,
+    PayloadIncludeSelector, PayloadSchemaType, PointId, PointStruct, Query, QueryPointsBuilder,
+    ScrollPointsBuilder, UpsertPointsBuilder, Value, VectorParamsBuilder, r#match::MatchValue,
+    point_id::PointIdOptions, vectors_config,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use rag_core::{ChunkRecord, DocumentId, SearchFilter};
@@ -35,10 +35,10 @@ use tokio::sync::OnceCell;
 use tonic::Code;
 
 use crate::point::{
-    FIELD_CHUNK_INDEX, FIELD_DOCUMENT_ID, FIELD_DOMAIN, FIELD_TENANT, FIELD_VERSION, check_point,
-    check_vector,
+    FIELD_CHUNK_INDEX, FIELD_DOCUMENT_ID, FIELD_DOMAIN, FIELD_TENANT, FIELD_VERSION, ID_FIELDS,
+    check_point, check_vector, match_from_fields,
 };
-use crate::{VectorHit, VectorPoint, VectorStore, VectorStoreError};
+use crate::{VectorHit, VectorMatch, VectorPoint, VectorStore, VectorStoreError};
 
 /// The payload indexes the collection gets: the fields every filter uses.
 const PAYLOAD_INDEXES: [(&str, IndexKind); 4] = [
@@ -350,6 +350,49 @@ impl VectorStore for QdrantVectorStore {
                     chunk,
                     score: point.score,
                 })
+            })
+            .collect())
+    }
+
+    async fn search_ids(
+        &self,
+        vector: &[f32],
+        filter: &SearchFilter,
+        limit: usize,
+    ) -> Result<Vec<VectorMatch>, VectorStoreError> {
+        check_vector(vector, self.dimensions)?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let client = self.ready().await?;
+        let fields = PayloadIncludeSelector {
+            fields: ID_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+        };
+        let response = client
+            .query(
+                QueryPointsBuilder::new(&self.collection)
+                    .query(Query::new_nearest(vector.to_vec()))
+                    .filter(search_filter(filter))
+                    .limit(u64::try_from(limit).unwrap_or(u64::MAX))
+                    .with_payload(fields),
+            )
+            .await
+            .map_err(|e| from_qdrant("search", e))?;
+        Ok(response
+            .result
+            .into_iter()
+            .filter_map(|mut point| {
+                let id = match point.id.as_ref().and_then(|id| id.point_id_options.as_ref()) {
+                    Some(PointIdOptions::Uuid(id)) => id.parse().ok(),
+                    _ => None,
+                };
+                let payload = std::mem::take(&mut point.payload);
+                let json = |field: &str| payload.get(field).cloned().map(Value::into_json);
+                let found = id.and_then(|id| match_from_fields(id, json, point.score));
+                if found.is_none() {
+                    tracing::warn!(point = %DisplayId(point.id.as_ref()), "vector store point without readable ids skipped");
+                }
+                found
             })
             .collect())
     }

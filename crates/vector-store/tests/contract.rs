@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use rag_core::{ChunkRecord, DocumentId, SearchFilter, point_id};
 use rag_vector_store::{
-    EdgeVectorStore, QdrantVectorStore, VectorHit, VectorPoint, VectorStore, VectorStoreError,
+    EdgeVectorStore, QdrantVectorStore, VectorHit, VectorMatch, VectorPoint, VectorStore,
+    VectorStoreError,
 };
 
 use rag_standins::qdrant::StandIn;
@@ -165,6 +166,7 @@ contract!(
     re_upsert_makes_no_duplicates_and_overwrites,
     delete_document_keeps_only_the_kept_version,
     get_chunks_returns_the_requested_indexes_of_one_version,
+    search_ids_finds_what_search_finds,
     invalid_input_is_rejected_whole,
     large_upserts_and_reads_span_pages,
     empty_store_answers_empty,
@@ -437,6 +439,64 @@ async fn get_chunks_returns_the_requested_indexes_of_one_version(
     // More indexes than one scroll page.
     let many: Vec<u32> = (0..1000).collect();
     assert_eq!(store.get_chunks("acme", doc, 2, &many).await?.len(), 5);
+    Ok(())
+}
+
+async fn search_ids_finds_what_search_finds(
+    store: &dyn VectorStore,
+) -> Result<(), VectorStoreError> {
+    let mut points = Vec::new();
+    for (i, file) in (0u32..).zip(["a.md", "b.md", "c.md"]) {
+        for index in 0..4 {
+            let axis = (i + index) as usize;
+            points.push(point(
+                mix(&unit(axis), &unit(axis + 3)),
+                chunk("acme", "hr", file, u64::from(i + 1), index),
+            ));
+        }
+    }
+    points.push(point(unit(0), chunk("acme", "legal", "d.md", 1, 0)));
+    points.push(point(unit(0), chunk("globex", "hr", "a.md", 1, 0)));
+    store.upsert(points).await?;
+    for query in [unit(0), unit(2), mix(&unit(1), &unit(5))] {
+        for (f, limit) in [
+            (filter("acme", None), 100),
+            (filter("acme", None), 3),
+            (filter("acme", Some("hr")), 5),
+            (filter("globex", None), 10),
+            (filter("nobody", None), 10),
+        ] {
+            let full = store.search(&query, &f, limit).await?;
+            let ids = store.search_ids(&query, &f, limit).await?;
+            let expected: Vec<VectorMatch> = full
+                .iter()
+                .map(|h| VectorMatch {
+                    id: h.chunk.id,
+                    document_id: h.chunk.document_id,
+                    version: h.chunk.version,
+                    chunk_index: h.chunk.chunk_index,
+                    score: h.score,
+                })
+                .collect();
+            assert_eq!(ids, expected);
+        }
+    }
+    assert_eq!(
+        store
+            .search_ids(&unit(0), &filter("acme", None), 100)
+            .await?
+            .len(),
+        13
+    );
+    assert!(
+        store
+            .search_ids(&unit(0), &filter("acme", None), 0)
+            .await?
+            .is_empty()
+    );
+    assert!(invalid(
+        store.search_ids(&[1.0; 3], &filter("acme", None), 10).await
+    ));
     Ok(())
 }
 
