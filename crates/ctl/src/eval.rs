@@ -1,84 +1,115 @@
-//! `ragctl eval retrieval`: a BEIR dataset through the real system. The corpus goes in as
-//! uploads do (object store → event → ingest-worker → embedder); the test queries go to the
-//! real retriever over gRPC; nDCG@10, Recall@100 and MRR@10 come from `rag-eval`.
+//! `ragctl eval`: quality measured through the real system. Documents go in as uploads do
+//! (object store → event → ingest-worker → embedder), questions go to the real services over
+//! gRPC, and `rag-eval` computes the figures and records each run (the local experiments log,
+//! and MLflow when `MLFLOW_TRACKING_URI` is set).
+//!
+//! * [`retrieval`]: a BEIR dataset through the retriever: nDCG@10, Recall@100, MRR@10.
+//! * [`sweep`]: the same over a grid of fusion modes, alphas and chunk sizes.
+//! * [`answers`]: a question-answering set through the router: answer and citation metrics,
+//!   optionally an LLM judge.
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use rag_config::{DomainSettings, Settings, Tier};
+use anyhow::bail;
+use rag_config::{DomainSettings, Fusion, Settings, Tier};
 use rag_eval::report::LatencyMs;
-use rag_eval::{BeirDataset, Evaluator, ExperimentLog, ExperimentRecord, RetrievalReport};
-use rag_launcher::Loader;
+use rag_eval::{
+    BeirDataset, Evaluation, Evaluator, ExperimentLog, ExperimentRecord, MlflowTarget, Recorder,
+};
+use rag_launcher::{Loader, System};
 use rag_proto::retriever_service_client::RetrieverServiceClient;
 use rag_proto::{FusionMode, SearchRequest};
 
-/// The domain the corpus is loaded into.
+mod answers;
+mod retrieval;
+mod sweep;
+
+pub use answers::{AnswersArgs, answers};
+pub use retrieval::{RetrievalArgs, retrieval};
+pub use sweep::{SweepArgs, sweep};
+
+/// The domain an evaluation corpus is loaded into.
 const DOMAIN: &str = "eval";
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Mode {
+/// How a query's two rankings are combined: the fusion and, for weighted fusion, the
+/// normalisation of the scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Method {
+    /// BM25 alone.
     Bm25,
+    /// Dense alone.
     Dense,
-    Hybrid,
+    /// alpha-weighted, each side min-max normalised per query.
+    Minmax,
+    /// alpha-weighted, each side z-score normalised per query.
+    Zscore,
+    /// Reciprocal rank fusion (alpha does not apply).
     Rrf,
 }
 
-impl Mode {
-    fn fusion(self) -> FusionMode {
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bm25 => "bm25",
+            Self::Dense => "dense",
+            Self::Minmax => "minmax",
+            Self::Zscore => "zscore",
+            Self::Rrf => "rrf",
+        }
+    }
+
+    /// What the search request asks for.
+    fn request(self) -> FusionMode {
         match self {
             Self::Bm25 => FusionMode::KeywordOnly,
             Self::Dense => FusionMode::DenseOnly,
-            Self::Hybrid => FusionMode::Weighted,
+            Self::Minmax | Self::Zscore => FusionMode::Weighted,
             Self::Rrf => FusionMode::Rrf,
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The retriever's configured fusion this mode needs: weighted fusion normalises as the
+    /// retriever is configured (`retriever.fusion`), so z-score points run on a system
+    /// configured for it. `None`: any configuration.
+    fn configured(self) -> Option<Fusion> {
         match self {
-            Self::Bm25 => "bm25",
-            Self::Dense => "dense",
-            Self::Hybrid => "hybrid",
-            Self::Rrf => "rrf",
+            Self::Minmax => Some(Fusion::Weighted),
+            Self::Zscore => Some(Fusion::Zscore),
+            Self::Bm25 | Self::Dense | Self::Rrf => None,
+        }
+    }
+
+    /// Whether alpha changes anything.
+    fn uses_alpha(self) -> bool {
+        matches!(self, Self::Minmax | Self::Zscore)
+    }
+
+    /// Weighted fusion as `settings` configure it.
+    fn weighted(settings: &Settings) -> Self {
+        match settings.retriever.fusion {
+            Fusion::Zscore => Self::Zscore,
+            Fusion::Weighted | Fusion::Rrf => Self::Minmax,
         }
     }
 }
 
-#[derive(Debug, clap::Args)]
-pub struct RetrievalArgs {
-    /// A dataset in BEIR layout: corpus.jsonl(.gz), queries.jsonl, qrels/test.tsv.
-    #[arg(long)]
-    dataset: PathBuf,
-    #[arg(long, value_enum, default_value = "hybrid")]
-    mode: Mode,
-    /// Dense weight of hybrid fusion (default: the configured one).
-    #[arg(long)]
-    alpha: Option<f32>,
-    /// Chunks retrieved per query (documents are ranked by their best chunk).
-    #[arg(long, default_value_t = 100)]
-    top_k: u32,
-    /// Where the loaded corpus is kept (a second run reuses it); default `.rag-data/eval/<dataset>`.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Print one JSON object as the last line.
-    #[arg(long)]
-    json: bool,
-}
-
-pub async fn retrieval(mut settings: Settings, args: RetrievalArgs) -> anyhow::Result<()> {
-    let dataset = BeirDataset::open(&args.dataset)
-        .with_context(|| format!("cannot open {}", args.dataset.display()))?;
-    let name = args
-        .dataset
+/// The dataset's name: its file or folder name without `.jsonl` / `.gz`.
+fn dataset_name(path: &Path) -> String {
+    let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "dataset".into());
-    settings.data_dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(".rag-data/eval").join(&name));
-    settings.gateway.listen = "127.0.0.1:0".parse()?;
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.strip_suffix(".jsonl").unwrap_or(name).to_owned()
+}
+
+/// The settings of an evaluation system on `data_dir`: an ephemeral gateway port and the
+/// evaluation domain.
+fn eval_settings(mut settings: Settings, data_dir: PathBuf) -> Settings {
+    settings.data_dir = data_dir;
+    settings.gateway.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     if settings.domain(DOMAIN).is_none() {
         settings.domains.push(DomainSettings::new(
             DOMAIN,
@@ -86,22 +117,28 @@ pub async fn retrieval(mut settings: Settings, args: RetrievalArgs) -> anyhow::R
             Tier::Light,
         ));
     }
-    let mut system = rag_launcher::start(settings).await?;
+    settings
+}
+
+/// Runs `work` on the embedded system started with `settings`, then shuts it down.
+async fn with_system<T>(
+    settings: Settings,
+    work: impl AsyncFnOnce(&Settings) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    settings.validate()?;
+    let mut system: System = rag_launcher::start(settings).await?;
     system.wait_ready(Duration::from_secs(120)).await?;
-    let result = run(&system.settings, &dataset, &name, &args).await;
+    let result = work(&system.settings).await;
     system.shutdown().await;
     result
 }
 
-async fn run(
+/// Puts a BEIR corpus into the system and waits until it is indexed; returns the corpus id
+/// of each stored file name and the number of documents.
+async fn load_corpus(
     settings: &Settings,
     dataset: &BeirDataset,
-    name: &str,
-    args: &RetrievalArgs,
-) -> anyhow::Result<()> {
-    let tenant = settings.default_tenant.clone();
-
-    // Load: every document as an upload of `<id>.txt` (title, blank line, text).
+) -> anyhow::Result<(HashMap<String, String>, usize)> {
     let started = Instant::now();
     let mut loader = Loader::new(settings)?;
     let file_to_id =
@@ -121,7 +158,24 @@ async fn run(
         progress.failed,
         started.elapsed().as_secs_f64()
     );
-    // Query: documents ranked by their best chunk.
+    Ok((file_to_id, docs))
+}
+
+/// One retrieval configuration.
+#[derive(Debug, Clone, Copy)]
+struct Search {
+    fusion: Method,
+    alpha: Option<f32>,
+    top_k: u32,
+}
+
+/// Every test query through the retriever; documents ranked by their best chunk.
+async fn search_all(
+    settings: &Settings,
+    dataset: &BeirDataset,
+    file_to_id: &HashMap<String, String>,
+    search: Search,
+) -> anyhow::Result<(Evaluation, Vec<Duration>)> {
     let retriever = RetrieverServiceClient::new(rag_grpc::lazy_channel(
         &settings.router.retriever_url,
         Duration::from_secs(30),
@@ -131,13 +185,12 @@ async fn run(
     for query in dataset.queries() {
         let request = SearchRequest {
             query: query.text.clone(),
-            tenant: tenant.clone(),
+            tenant: settings.default_tenant.clone(),
             domain: DOMAIN.into(),
-            top_k: args.top_k,
-            query_vector: Vec::new(),
-            query_model: String::new(),
-            alpha: args.alpha,
-            fusion: args.mode.fusion().into(),
+            top_k: search.top_k,
+            alpha: search.alpha,
+            fusion: search.fusion.request().into(),
+            ..SearchRequest::default()
         };
         let started = Instant::now();
         let hits = retriever.clone().search(request).await?.into_inner().hits;
@@ -156,9 +209,19 @@ async fn run(
     if evaluation.queries() == 0 {
         bail!("no query had relevance judgments");
     }
+    Ok((evaluation, latencies))
+}
+
+/// The parameters every retrieval record carries.
+fn retrieval_params(
+    settings: &Settings,
+    dataset: &str,
+    search: Search,
+) -> BTreeMap<String, String> {
     let mut params = BTreeMap::from([
-        ("dataset".to_owned(), name.to_owned()),
-        ("top_k".to_owned(), args.top_k.to_string()),
+        ("dataset".to_owned(), dataset.to_owned()),
+        ("top_k".to_owned(), search.top_k.to_string()),
+        ("fusion".to_owned(), search.fusion.name().to_owned()),
         (
             "chunk_size".to_owned(),
             settings.ingest.chunk_size.to_string(),
@@ -168,29 +231,90 @@ async fn run(
             settings.ingest.chunk_overlap.to_string(),
         ),
     ]);
-    params.insert(
-        "alpha".into(),
-        args.alpha.unwrap_or(settings.retriever.alpha).to_string(),
-    );
-    params.insert(
-        "fusion".into(),
-        format!("{:?}", settings.retriever.fusion).to_lowercase(),
-    );
-    let report = RetrievalReport::from_evaluation(
-        args.mode.name(),
-        &evaluation,
-        docs,
-        LatencyMs::from_samples(&latencies),
-        params,
-    );
-    println!("{report}");
-    if let Err(e) = ExperimentLog::in_data_dir(std::path::Path::new(".rag-data"))
-        .append(&ExperimentRecord::from_retrieval(&report))
-    {
-        eprintln!("could not record the experiment: {e}");
+    if search.fusion.uses_alpha() {
+        params.insert(
+            "alpha".into(),
+            search.alpha.unwrap_or(settings.retriever.alpha).to_string(),
+        );
     }
-    if args.json {
-        println!("{}", report.to_json_line()?);
+    if search.fusion == Method::Rrf {
+        params.insert("rrf_k".into(), settings.retriever.rrf_k.to_string());
     }
-    Ok(())
+    params
+}
+
+/// Where runs are recorded: `.rag-data/experiments.jsonl`, and MLflow when
+/// `MLFLOW_TRACKING_URI` is set.
+fn recorder() -> Recorder {
+    Recorder::new(
+        ExperimentLog::in_data_dir(Path::new(".rag-data")),
+        MlflowTarget::from_env(|name| std::env::var(name).ok()),
+    )
+}
+
+/// Records one run, saying where on standard error; failures are warnings.
+async fn record(recorder: &Recorder, record: &ExperimentRecord, run_name: &str) {
+    let recorded = recorder.record(record, run_name).await;
+    if let Err(e) = recorded.log {
+        eprintln!("warning: could not record the experiment: {e}");
+    }
+    match (recorded.mlflow, recorder.mlflow()) {
+        (Some(Ok(run_id)), Some(target)) => eprintln!(
+            "MLflow run {run_id} in experiment {:?} at {}",
+            target.experiment_for(&record.kind),
+            target.tracking_uri
+        ),
+        (Some(Err(e)), _) => {
+            eprintln!("warning: the run is in the local log but not in MLflow: {e}");
+        }
+        _ => {}
+    }
+}
+
+/// Percentiles of `samples`.
+fn latency(samples: &[Duration]) -> LatencyMs {
+    LatencyMs::from_samples(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_names() {
+        assert_eq!(
+            dataset_name(Path::new("/d/nq-open-oracle.q0000-1999.jsonl.gz")),
+            "nq-open-oracle.q0000-1999"
+        );
+        assert_eq!(
+            dataset_name(Path::new("../shared/datasets/scifact")),
+            "scifact"
+        );
+        assert_eq!(dataset_name(Path::new("qa.jsonl")), "qa");
+    }
+
+    #[test]
+    fn fusion_modes_map_to_requests_and_configuration() {
+        assert_eq!(Method::Zscore.request(), FusionMode::Weighted);
+        assert_eq!(Method::Zscore.configured(), Some(Fusion::Zscore));
+        assert_eq!(Method::Minmax.configured(), Some(Fusion::Weighted));
+        assert_eq!(Method::Rrf.configured(), None);
+        assert!(!Method::Rrf.uses_alpha() && Method::Minmax.uses_alpha());
+        let mut settings = Settings::default();
+        assert_eq!(Method::weighted(&settings), Method::Minmax);
+        settings.retriever.fusion = Fusion::Zscore;
+        assert_eq!(Method::weighted(&settings), Method::Zscore);
+        let params = retrieval_params(
+            &settings,
+            "scifact",
+            Search {
+                fusion: Method::Rrf,
+                alpha: Some(0.3),
+                top_k: 100,
+            },
+        );
+        assert_eq!(params["fusion"], "rrf");
+        assert!(!params.contains_key("alpha"), "{params:?}");
+        assert_eq!(params["rrf_k"], "60");
+    }
 }

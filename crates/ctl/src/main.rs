@@ -1,6 +1,6 @@
 //! `ragctl`: the command line of llmops-rag-pipeline. `ragctl up` runs the whole system in
 //! one process on the embedded backends; `ragctl load` bulk-loads documents; `ragctl reindex` rebuilds the indexes; `ragctl eval`
-//! measures retrieval quality; `ragctl feedback routing` reads the users' ratings.
+//! measures retrieval and answer quality; `ragctl feedback routing` reads the users' ratings.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -87,6 +87,14 @@ enum EvalCommand {
     /// Retrieval quality (nDCG@10, Recall@100, MRR@10) on a BEIR dataset, through the real
     /// ingestion pipeline and retriever.
     Retrieval(eval::RetrievalArgs),
+    /// Retrieval quality over a grid of chunk sizes, fusion methods and alphas, as a table;
+    /// every point is recorded as an experiment.
+    Sweep(eval::SweepArgs),
+    /// Answer quality on a question-answering set with gold answers and passages, through the
+    /// real ingestion pipeline and query path: answer containment, token F1, context recall,
+    /// citation precision, the "I don't know" rate on held-out passages; optionally an LLM
+    /// judge of faithfulness and relevance.
+    Answers(eval::AnswersArgs),
 }
 
 #[tokio::main]
@@ -114,6 +122,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Reindex(args) => reindex::run(settings, args).await,
         Command::AwsSetup => aws_setup::run(settings).await,
         Command::Eval(EvalCommand::Retrieval(args)) => eval::retrieval(settings, args).await,
+        Command::Eval(EvalCommand::Sweep(args)) => eval::sweep(settings, args).await,
+        Command::Eval(EvalCommand::Answers(args)) => eval::answers(settings, args).await,
         Command::Feedback(FeedbackCommand::Routing(args)) => {
             feedback::routing(settings, args).await
         }
