@@ -240,8 +240,13 @@ pub fn feedback_store(settings: &Settings) -> Result<Arc<dyn FeedbackStore>, Bac
                 SqliteFeedbackStore::open(&settings.data_path(path)).map_err(fail)?,
             ))
         }
-        FeedbackSettings::Postgres { url } => {
-            Ok(Arc::new(PostgresFeedbackStore::connect(url).map_err(fail)?))
+        FeedbackSettings::Postgres { url, ca_file } => {
+            let store = PostgresFeedbackStore::connect(url).map_err(fail)?;
+            let store = match ca_file {
+                Some(ca_file) => store.trusting(ca_file).map_err(fail)?,
+                None => store,
+            };
+            Ok(Arc::new(store))
         }
     }
 }
@@ -313,8 +318,10 @@ pub fn cache(settings: &Settings) -> Result<Arc<dyn Cache>, BackendError> {
             pool_size,
             command_timeout_ms,
             key_prefix,
+            ca_file,
         } => RedisCache::shared(&RedisOptions {
             url: url.clone(),
+            ca_file: ca_file.clone(),
             pool_size: *pool_size,
             command_timeout: Duration::from_millis(*command_timeout_ms),
             key_prefix: key_prefix.clone(),

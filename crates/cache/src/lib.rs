@@ -437,6 +437,7 @@ mod redis_tests {
         RedisOptions {
             url: std::env::var("RAG_TEST_REDIS_URL")
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            ca_file: None,
             pool_size: 2,
             command_timeout: Duration::from_secs(2),
             key_prefix: format!("rag-test:{test}:{}:{nanos}:", std::process::id()),
@@ -562,5 +563,108 @@ mod redis_tests {
         })
         .unwrap_err();
         assert!(matches!(e, CacheError::Invalid(_)), "{e}");
+    }
+
+    /// A TLS-only Redis (`redis-server --port 0 --tls-port`, with a CA and a server
+    /// certificate made by `openssl` for 127.0.0.1): `rediss://` with that CA works and passes
+    /// the contract; the system's roots, and plain `redis://`, are refused.
+    #[tokio::test]
+    async fn rediss_with_a_ca_file_and_nothing_less() {
+        let Some(server) = TlsRedis::start() else {
+            return;
+        };
+        let tls = |url: String, ca_file: Option<PathBuf>| RedisOptions {
+            url,
+            ca_file,
+            command_timeout: Duration::from_secs(2),
+            ..options("tls")
+        };
+        let url = format!("rediss://:secret@127.0.0.1:{}", server.port);
+        let cache = RedisCache::connect(&tls(url.clone(), Some(server.ca.clone()))).unwrap();
+        contract::get_put_expire_delete(&cache).await;
+
+        let untrusted = RedisCache::connect(&tls(url, None)).unwrap();
+        assert!(matches!(
+            untrusted.get("q").await,
+            Err(CacheError::Unavailable(_))
+        ));
+        let plain = format!("redis://:secret@127.0.0.1:{}", server.port);
+        let plain = RedisCache::connect(&tls(plain.clone(), None)).unwrap();
+        assert!(plain.get("q").await.is_err());
+        let e = RedisCache::connect(&tls(
+            format!("redis://127.0.0.1:{}", server.port),
+            Some(server.ca.clone()),
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("rediss://"), "{e}");
+    }
+
+    struct TlsRedis {
+        port: u16,
+        ca: PathBuf,
+        child: std::process::Child,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for TlsRedis {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl TlsRedis {
+        /// `None` (the test is skipped, and says so) when redis-server or openssl is missing
+        /// outside CI; in CI a missing tool fails the test.
+        fn start() -> Option<Self> {
+            use std::process::{Command, Stdio};
+            let dir = tempfile::tempdir().unwrap();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let certificates = rag_standins::certificates::for_loopback(dir.path());
+            let child = certificates.as_ref().and_then(|c| {
+                Command::new("redis-server")
+                    .args(["--port", "0", "--bind", "127.0.0.1", "--save", ""])
+                    .args(["--appendonly", "no", "--requirepass", "secret"])
+                    .args(["--tls-port", &port.to_string(), "--tls-auth-clients", "no"])
+                    .arg("--tls-cert-file")
+                    .arg(&c.cert)
+                    .arg("--tls-key-file")
+                    .arg(&c.key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(&c.ca)
+                    .arg("--dir")
+                    .arg(dir.path())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .ok()
+            });
+            let Some(child) = child else {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "redis-server with TLS and openssl are needed for this test"
+                );
+                eprintln!("skipped: needs openssl and redis-server");
+                return None;
+            };
+            let started = std::time::Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "redis-server did not listen"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Some(Self {
+                port,
+                ca: certificates?.ca,
+                child,
+                _dir: dir,
+            })
+        }
     }
 }

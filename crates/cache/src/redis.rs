@@ -26,6 +26,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -43,8 +44,10 @@ pub const BUCKET_CAPACITY: i64 = 32;
 /// Where and how to reach Redis.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RedisOptions {
-    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS is not built in yet).
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS.
     pub url: String,
+    /// For `rediss://`: a PEM file of the CA certificates to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
     pub pool_size: usize,
     /// The longest a command may take, including waiting for a reconnection.
     pub command_timeout: Duration,
@@ -74,6 +77,28 @@ type Registry = Mutex<HashMap<RedisOptions, Weak<RedisCache>>>;
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
 
+/// A TLS client trusting only the CA certificates in `ca_file` (PEM).
+fn tls_trusting(ca_file: &Path) -> Result<rustls::ClientConfig, CacheError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let invalid = |e: String| CacheError::Invalid(format!("CA file {}: {e}", ca_file.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| invalid(e.to_string()))? {
+        roots
+            .add(cert.map_err(|e| invalid(e.to_string()))?)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("no certificate in it".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 impl RedisCache {
     /// The pool of this process for `options`, made on first use.
     pub fn shared(options: &RedisOptions) -> Result<Arc<Self>, CacheError> {
@@ -95,14 +120,24 @@ impl RedisCache {
                 "the Redis cache needs a Tokio runtime".into(),
             ));
         }
-        if !options.url.starts_with("redis://") {
+        let tls = options.url.starts_with("rediss://");
+        if !tls && !options.url.starts_with("redis://") {
             return Err(CacheError::Invalid(format!(
-                "Redis URL {:?} must start with redis://",
+                "Redis URL {:?} must start with redis:// or rediss:// (TLS)",
                 options.url
             )));
         }
-        let config = Config::from_url(&options.url)
+        let mut config = Config::from_url(&options.url)
             .map_err(|e| CacheError::Invalid(format!("invalid Redis URL: {e}")))?;
+        match (&options.ca_file, tls) {
+            (Some(ca_file), true) => config.tls = Some(tls_trusting(ca_file)?.into()),
+            (Some(_), false) => {
+                return Err(CacheError::Invalid(
+                    "a CA file is for rediss:// URLs (TLS) only".into(),
+                ));
+            }
+            (None, _) => {}
+        }
         let mut builder = Builder::from_config(config);
         builder
             // A first connection that fails is retried like a lost one, not fatal.

@@ -396,8 +396,12 @@ pub enum CacheBackend {
     /// process of the deployment; `max_entries` does not apply (set Redis's `maxmemory` with
     /// `maxmemory-policy volatile-lru`).
     Redis {
-        /// `redis://[user:password@]host:port[/db]`.
+        /// `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS (ElastiCache
+        /// with in-transit encryption).
         url: String,
+        /// For `rediss://`: a PEM file of the CA certificates to trust; unset: the system's.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
         #[serde(default = "default_redis_pool_size")]
         pool_size: usize,
         /// The longest a cache command may take before the request goes on without it.
@@ -870,8 +874,14 @@ pub struct DeniedTopicSettings {
 pub enum FeedbackSettings {
     /// A SQLite file below `data_dir`.
     Sqlite { path: PathBuf },
-    /// PostgreSQL: `postgres://user[:password]@host:port/db`.
-    Postgres { url: String },
+    /// PostgreSQL: `postgres://user[:password]@host:port/db`. With `?sslmode=require` (RDS
+    /// with `rds.force_ssl`) the connection is TLS, and the server's certificate must verify
+    /// against `ca_file` (PEM; for RDS its CA bundle) or, unset, the system's roots.
+    Postgres {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<PathBuf>,
+    },
 }
 
 impl Default for FeedbackSettings {

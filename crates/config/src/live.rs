@@ -136,8 +136,10 @@ mod tests {
         assert!(LiveSections::parse("[[domains]]\nname = 3\n").is_err());
     }
 
-    fn parse_source(text: &str) -> Result<LiveConfigSource, figment::Error> {
-        Figment::from(Toml::string(text)).extract()
+    fn parse_source(text: &str) -> Result<LiveConfigSource, String> {
+        Figment::from(Toml::string(text))
+            .extract()
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -109,6 +109,7 @@ fn a_redis_cache_takes_defaults_and_is_checked() {
             pool_size: 4,
             command_timeout_ms: 250,
             key_prefix: "rag:".into(),
+            ca_file: None,
         }
     );
     let err = Settings::load(

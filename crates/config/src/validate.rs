@@ -256,10 +256,10 @@ impl Settings {
             ..
         } = &self.cache.backend
         {
-            if !url.starts_with("redis://") {
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 return Err(invalid(
                     "cache.backend.url",
-                    format!("{url:?} must start with redis:// (TLS is not built in yet)"),
+                    format!("{url:?} must start with redis:// or rediss:// (TLS)"),
                 ));
             }
             if !(1..=64).contains(pool_size) {
@@ -454,7 +454,7 @@ impl Settings {
                 "min_questions and min_documents must be at least 2, and max_questions at least min_questions",
             ));
         }
-        if let FeedbackSettings::Postgres { url } = &self.feedback
+        if let FeedbackSettings::Postgres { url, .. } = &self.feedback
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return Err(invalid(

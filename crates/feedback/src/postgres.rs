@@ -20,11 +20,13 @@
 //! additive, so replicas of the previous release keep working on a migrated table.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Mutex;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::Severity;
 use tokio_postgres::types::{Json, ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls, Row};
@@ -55,6 +57,8 @@ const RECORD_COLUMNS: &str = "query_id, tenant, domain, tier, tier_reasons, rout
 /// Answers and feedback in PostgreSQL; built without network I/O.
 pub struct PostgresFeedbackStore {
     config: Config,
+    /// The TLS client, for `sslmode=require`.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     schema: String,
     client: Mutex<Option<Arc<Client>>>,
 }
@@ -99,6 +103,62 @@ fn session_lost(e: &tokio_postgres::Error, client: &Client) -> bool {
         })
 }
 
+/// Drives a connection until it closes.
+fn spawn_connection<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "feedback: PostgreSQL connection closed");
+        }
+    });
+}
+
+fn tls_connector(
+    roots: rustls::RootCertStore,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, FeedbackError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| FeedbackError::Invalid(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// The system's CA certificates.
+fn system_roots() -> Result<rustls::RootCertStore, FeedbackError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(FeedbackError::Invalid(format!(
+            "no system CA certificate could be read: {:?}",
+            found.errors
+        )));
+    }
+    Ok(roots)
+}
+
+/// The CA certificates in a PEM file.
+fn roots_from(ca_file: &Path) -> Result<rustls::RootCertStore, FeedbackError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let invalid = |e: String| FeedbackError::Invalid(format!("CA file {}: {e}", ca_file.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| invalid(e.to_string()))? {
+        roots
+            .add(cert.map_err(|e| invalid(e.to_string()))?)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("no certificate in it".into()));
+    }
+    Ok(roots)
+}
+
 impl PostgresFeedbackStore {
     /// A store for the database at `url` (`postgres://user:password@host:port/db?...` or
     /// `host=... user=...`), in the `public` schema. Parses only: nothing is connected
@@ -113,11 +173,29 @@ impl PostgresFeedbackStore {
         if config.get_application_name().is_none() {
             config.application_name("rag-feedback");
         }
+        // Without system roots, `trusting` must name a CA file (or the first use says so).
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => system_roots().ok().map(tls_connector).transpose()?,
+            _ => None,
+        };
         Ok(Self {
             config,
+            tls,
             schema: DEFAULT_SCHEMA.to_owned(),
             client: Mutex::new(None),
         })
+    }
+
+    /// Verifies the server's certificate against the CA certificates in `ca_file` (PEM)
+    /// instead of the system's; for a URL with `sslmode=require`.
+    pub fn trusting(mut self, ca_file: &Path) -> Result<Self, FeedbackError> {
+        if self.config.get_ssl_mode() != SslMode::Require {
+            return Err(FeedbackError::Invalid(
+                "a CA file needs sslmode=require in the PostgreSQL URL".into(),
+            ));
+        }
+        self.tls = Some(tls_connector(roots_from(ca_file)?)?);
+        Ok(self)
     }
 
     /// Keeps the table in `schema` (created on first use if missing), so that deployments or
@@ -161,16 +239,28 @@ impl PostgresFeedbackStore {
             return Ok(Arc::clone(client));
         }
         *slot = None;
-        let (mut client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| unavailable(format!("connecting to PostgreSQL: {}", describe(&e))))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "feedback: PostgreSQL connection closed");
+        let failed = |e: tokio_postgres::Error| {
+            unavailable(format!("connecting to PostgreSQL: {}", describe(&e)))
+        };
+        let mut client = match &self.tls {
+            Some(tls) => {
+                let (client, connection) =
+                    self.config.connect(tls.clone()).await.map_err(failed)?;
+                spawn_connection(connection);
+                client
             }
-        });
+            None if self.config.get_ssl_mode() == SslMode::Require => {
+                return Err(FeedbackError::Invalid(
+                    "sslmode=require, but no system CA certificate could be read; set feedback.ca_file"
+                        .into(),
+                ));
+            }
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await.map_err(failed)?;
+                spawn_connection(connection);
+                client
+            }
+        };
         self.migrate(&mut client).await?;
         let client = Arc::new(client);
         *slot = Some(Arc::clone(&client));

@@ -47,6 +47,7 @@ async fn cluster_settings(
         pool_size: 2,
         command_timeout_ms: 500,
         key_prefix: format!("rag-test-{run}:"),
+        ca_file: None,
     };
 
     rag_backends::provision_aws(&s).await?;

@@ -93,6 +93,7 @@ async fn logs_carry_ids_and_no_secrets_or_personal_data() -> anyhow::Result<()> 
         pool_size: 1,
         command_timeout_ms: 500,
         key_prefix: "logs-test:".into(),
+        ca_file: None,
     };
     let captured = Captured::default();
     rag_telemetry::init_with_writer(&settings.telemetry, "rag-test", captured.clone());

@@ -521,6 +521,7 @@ async fn answers_go_on_when_redis_is_down() -> anyhow::Result<()> {
         pool_size: 1,
         command_timeout_ms: 100,
         key_prefix: "rag-test:".into(),
+        ca_file: None,
     };
     let system = start(settings).await?;
     let client = Client::new(&system);

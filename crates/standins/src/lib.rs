@@ -7,6 +7,8 @@
 //!   `Converse` / `ConverseStream` for chat models.
 //! * [`kubernetes`]: the Kubernetes API's list, get and merge-patch of namespaced objects
 //!   (what `ragctl pause` and `ragctl resume` call), in memory.
+//! * [`certificates`]: a CA and a server certificate for 127.0.0.1 (openssl), for tests of
+//!   real servers over TLS.
 //! * [`otlp`]: an OpenTelemetry collector's OTLP/gRPC trace receiver, keeping the spans it
 //!   is sent (a collector is not installed here; the exporter's real gRPC calls reach this).
 //! * [`openai`]: an OpenAI-compatible `POST /v1/chat/completions` (as Ollama, vLLM and
@@ -25,6 +27,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 pub mod bedrock;
+pub mod certificates;
 pub mod kubernetes;
 pub mod mlflow;
 pub mod openai;
