@@ -428,13 +428,8 @@ pub(crate) async fn upload(
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| rag_core::object_key::FALLBACK_DOMAIN.to_owned());
     validate::name("domain", &domain)?;
-    if state.settings.domain(&domain).is_none() {
-        let known: Vec<&str> = state
-            .settings
-            .domains
-            .iter()
-            .map(|d| d.name.as_str())
-            .collect();
+    let known = known_domains(&state).await;
+    if !known.contains(&domain) {
         return Err(ServiceError::invalid_field(
             "domain",
             format!(
@@ -587,6 +582,28 @@ pub(crate) async fn domains(State(state): State<AppState>) -> ApiResult<Json<Dom
             })
             .collect(),
     }))
+}
+
+/// The domains documents may go to: the router's (which reloads them while it runs, see
+/// `router.live`), or this gateway's configuration when the router cannot be asked.
+async fn known_domains(state: &AppState) -> Vec<String> {
+    match state.router().list_domains(ListDomainsRequest {}).await {
+        Ok(response) => response
+            .into_inner()
+            .domains
+            .into_iter()
+            .map(|d| d.name)
+            .collect(),
+        Err(status) => {
+            tracing::warn!(error = %status.message(), "cannot ask the router for its domains; using this gateway's");
+            state
+                .settings
+                .domains
+                .iter()
+                .map(|d| d.name.clone())
+                .collect()
+        }
+    }
 }
 
 /// Counts each routed request by method, route pattern and status, and times it.
