@@ -218,9 +218,11 @@ pub fn domains(settings: &Settings) -> Vec<String> {
 }
 
 /// Measures the default tenant's drift every `drift.interval_secs` until `stop`, and exports
-/// it. The catalog is the current index generation's, opened anew each round.
+/// it. The catalog is the current index generation's, opened anew each round; the domains
+/// are the live configuration's at that moment.
 pub async fn run_periodically(
     settings: Arc<Settings>,
+    live: Arc<crate::live::LiveConfig>,
     feedback: Arc<dyn FeedbackStore>,
     stop: CancellationToken,
 ) {
@@ -228,7 +230,6 @@ pub async fn run_periodically(
     if interval.is_zero() {
         return;
     }
-    let domains = domains(&settings);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -243,6 +244,7 @@ pub async fn run_periodically(
                 continue;
             }
         };
+        let domains = domains(&live.current().settings);
         let windows = Windows::ending_at(now_ms(), &settings.drift);
         let reports = measure(
             feedback.as_ref(),

@@ -123,7 +123,7 @@ pub async fn run(
             grace,
             |stop| async move {
                 tokio::join!(
-                    drift::run_periodically(settings, feedback, stop.clone()),
+                    drift::run_periodically(settings, Arc::clone(&live), feedback, stop.clone()),
                     live::follow(live, stop),
                 );
             },
