@@ -1,17 +1,25 @@
 //! `ragctl`: the command line of llmops-rag-pipeline. `ragctl up` runs the whole system in
 //! one process on the embedded backends; `ragctl load` bulk-loads documents; `ragctl reindex` rebuilds the indexes; `ragctl eval`
-//! measures retrieval and answer quality; `ragctl feedback routing` reads the users' ratings.
+//! measures retrieval and answer quality; `ragctl feedback routing` reads the users' ratings;
+//! `ragctl ingest`, `query` and `docs` talk to a running gateway over HTTP; `ragctl bench`
+//! measures the embedded system's speed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 mod aws_setup;
+mod bench;
+mod client;
+mod docs;
 mod drift;
 mod eval;
 mod feedback;
+mod ingest;
 mod load;
 mod pause;
+mod query;
 mod reindex;
 
 use anyhow::Context;
@@ -22,7 +30,8 @@ use rag_config::{Environment, Settings};
 #[command(
     name = "ragctl",
     version,
-    about = "Run and operate llmops-rag-pipeline"
+    about = "Run and operate llmops-rag-pipeline",
+    after_help = client::EXIT_CODES_HELP
 )]
 struct Cli {
     /// Configuration file (TOML); `RAG_CONFIG` names one too. `RAG__SECTION__KEY` variables override it.
@@ -73,6 +82,16 @@ enum Command {
     Pause(pause::PauseArgs),
     /// Scale the namespace's services back to the counts `pause` remembered.
     Resume(pause::PauseArgs),
+    /// Upload files or folders to a running gateway and wait until they are indexed.
+    Ingest(ingest::IngestArgs),
+    /// Ask a running gateway a question; the answer streams in, then its citations.
+    Query(query::QueryArgs),
+    /// List, inspect or delete the documents of a running gateway.
+    Docs(docs::DocsArgs),
+    /// Measure the embedded system with a corpus loaded: latency and throughput at several
+    /// concurrency levels, cache hits, time to first token, ingestion, service-layer
+    /// overhead, peak RSS and cold start; writes bench/results/.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -98,12 +117,40 @@ enum EvalCommand {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e
+                .downcast_ref::<client::CliError>()
+                .map_or(client::EXIT_FAILED, |c| c.code);
+            eprintln!("error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The verbs that talk to a gateway need no configuration and log nothing.
+    let command = match cli.command {
+        Command::Ingest(args) => return Ok(ingest::run(args).await?),
+        Command::Query(args) => return Ok(query::run(args).await?),
+        Command::Docs(args) => return Ok(docs::run(args).await?),
+        command => command,
+    };
     let mut settings = Settings::load(cli.config.as_deref(), &Environment::Process)
         .context("invalid configuration")?;
-    rag_telemetry::init(&settings.telemetry, "rag");
-    let result = match cli.command {
+    if let Command::Bench(_) = command {
+        // The table and the JSON line own stdout; per-request logs would slow the system.
+        if std::env::var_os("RUST_LOG").is_none() {
+            settings.telemetry.log_filter = "warn,qdrant_edge=error,tantivy=error".into();
+        }
+        rag_telemetry::init_with_writer(&settings.telemetry, "rag", std::io::stderr);
+    } else {
+        rag_telemetry::init(&settings.telemetry, "rag");
+    }
+    let result = match command {
         Command::Up {
             data_dir,
             listen,
@@ -130,6 +177,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Drift(args) => drift::run(settings, args).await,
         Command::Pause(args) => pause::pause(args).await,
         Command::Resume(args) => pause::resume(args).await,
+        Command::Bench(args) => bench::run(settings, args).await,
+        Command::Ingest(_) | Command::Query(_) | Command::Docs(_) => Ok(()),
     };
     rag_telemetry::trace::shutdown();
     result
