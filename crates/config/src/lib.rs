@@ -716,6 +716,12 @@ pub struct IngestSettings {
     pub max_document_bytes: u64,
     /// Documents processed at once.
     pub concurrency: usize,
+    /// How long extracting and chunking one document may take; past it the document fails
+    /// with "extraction timed out" and its event is dead-lettered.
+    pub extract_timeout_ms: u64,
+    /// Most bytes of text one document may yield (a PDF or DOCX can expand far beyond its
+    /// size); past it the document fails.
+    pub max_extracted_bytes: u64,
 }
 
 impl Default for IngestSettings {
@@ -727,6 +733,8 @@ impl Default for IngestSettings {
             chunks_per_batch: 64,
             max_document_bytes: 50 * 1024 * 1024,
             concurrency: 2,
+            extract_timeout_ms: 120_000,
+            max_extracted_bytes: 32 * 1024 * 1024,
         }
     }
 }

@@ -240,6 +240,12 @@ impl Settings {
                 "batch size and concurrency must be positive",
             ));
         }
+        if self.ingest.extract_timeout_ms == 0 {
+            return Err(invalid("ingest.extract_timeout_ms", "must be positive"));
+        }
+        if self.ingest.max_extracted_bytes == 0 {
+            return Err(invalid("ingest.max_extracted_bytes", "must be positive"));
+        }
         if self.embedder.batch_size == 0 {
             return Err(invalid("embedder.batch_size", "must be positive"));
         }

@@ -4,16 +4,97 @@
 //! One module per format. Every reader returns an [`ExtractError`] with a reason a person can
 //! act on (the worker records it on the failed document); none may panic on hostile input,
 //! and the PDF reader, which wraps a third-party parser, also catches the parser's panics.
+//!
+//! Hostile files are bounded by [`Limits`]: the bytes of text a document may yield, the
+//! sections (or pages) it may have, how deeply it may nest, how far its compressed parts may
+//! expand, and a deadline that every reader checks as it goes (between pages, every few
+//! thousand nodes, on every token count while chunking). No reader recurses on the input's
+//! nesting: HTML is walked with an explicit stack, DOCX refuses nesting past
+//! [`MAX_DEPTH`], and a PDF's page tree, inherited attributes and form XObjects are checked
+//! for loops before the third-party parser, which recurses through them, sees the pages.
 
 mod docx;
 mod html;
 mod markdown;
 mod pdf;
 
+use std::time::{Duration, Instant};
+
 pub use rag_core::media::DocumentType;
 use rag_core::media::{self, Unsupported};
 
 use crate::normalize;
+
+/// Sections (or pages) a document may have, at most: each costs a heading and a buffer, so
+/// ten million one-line Markdown headings or form feeds would cost gigabytes.
+pub const MAX_SECTIONS: usize = 100_000;
+/// How deeply a structured document (DOCX XML, a PDF's form XObjects) may nest.
+pub const MAX_DEPTH: usize = 256;
+/// How often (in nodes visited) a reader looks at the clock.
+const CLOCK_EVERY: usize = 4096;
+
+/// What reading one document may cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes of text a document may yield (and of a text format's input).
+    pub max_text_bytes: u64,
+    /// How long extraction and chunking may take; `None` for no limit.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_text_bytes: 32 * 1024 * 1024,
+            timeout: None,
+        }
+    }
+}
+
+/// The limits of one running extraction, with its deadline.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    limits: Limits,
+    deadline: Option<Instant>,
+}
+
+impl Budget {
+    /// Starts the clock.
+    pub fn start(limits: Limits) -> Self {
+        Self {
+            limits,
+            deadline: limits.timeout.map(|t| Instant::now() + t),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Fails once the deadline has passed.
+    pub fn check_time(&self) -> Result<(), ExtractError> {
+        match (self.deadline, self.limits.timeout) {
+            (Some(deadline), Some(timeout)) if Instant::now() >= deadline => {
+                Err(ExtractError::TimedOut(timeout))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails if `bytes` of text are more than a document may yield.
+    pub fn check_text(&self, kind: &'static str, bytes: usize) -> Result<(), ExtractError> {
+        let limit = self.limits.max_text_bytes;
+        if u64::try_from(bytes).unwrap_or(u64::MAX) > limit {
+            return Err(ExtractError::TooLarge { kind, limit });
+        }
+        Ok(())
+    }
+}
+
+/// Seconds as people write them: `30`, `0.5`.
+fn seconds(duration: &Duration) -> String {
+    duration.as_secs_f64().to_string()
+}
 
 /// Why a document cannot be read; the text is shown to people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +115,20 @@ pub enum ExtractError {
     /// A container expands to more than the reader accepts (a zip bomb, or a huge document).
     #[error("the {kind} file expands to more than {limit} bytes of text")]
     TooLarge { kind: &'static str, limit: u64 },
+    /// Compressed parts (a PDF's streams) expand past what the reader decompresses.
+    #[error("the {kind} file's compressed data expands to more than {limit} bytes")]
+    Bomb { kind: &'static str, limit: u64 },
+    #[error("the {kind} file has more than {limit} {what}")]
+    TooMany {
+        kind: &'static str,
+        what: &'static str,
+        limit: usize,
+    },
+    #[error("the {kind} file is nested more than {limit} levels deep")]
+    TooDeep { kind: &'static str, limit: usize },
+    /// Extraction and chunking ran past [`Limits::timeout`].
+    #[error("extraction timed out after {} s", seconds(.0))]
+    TimedOut(Duration),
     /// Chunking could not measure the text.
     #[error("the tokenizer failed: {0}")]
     Tokenizer(String),
@@ -66,19 +161,60 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Result<DocumentType, ExtractErro
     Ok(media::sniff(bytes, file_name)?)
 }
 
+/// Extracts with the default [`Limits`] (no deadline).
 pub fn extract(bytes: &[u8], file_name: &str) -> Result<Extracted, ExtractError> {
+    extract_within(bytes, file_name, &Budget::start(Limits::default()))
+}
+
+/// Extracts within `budget`: its text, section and time limits.
+pub fn extract_within(
+    bytes: &[u8],
+    file_name: &str,
+    budget: &Budget,
+) -> Result<Extracted, ExtractError> {
     let kind = detect(bytes, file_name)?;
+    let name = kind_name(kind);
+    if matches!(
+        kind,
+        DocumentType::Text | DocumentType::Markdown | DocumentType::Html
+    ) {
+        // Text formats never yield more text than they hold.
+        budget.check_text(name, bytes.len())?;
+    }
     let extracted = match kind {
-        DocumentType::Pdf => pdf::extract(bytes)?,
-        DocumentType::Docx => docx::extract(bytes)?,
-        DocumentType::Text => text(utf8(bytes)?),
-        DocumentType::Markdown => markdown::extract(utf8(bytes)?),
-        DocumentType::Html => html::extract(utf8(bytes)?),
+        DocumentType::Pdf => pdf::extract(bytes, budget)?,
+        DocumentType::Docx => docx::extract(bytes, budget)?,
+        DocumentType::Text => text(utf8(bytes)?)?,
+        DocumentType::Markdown => markdown::extract(utf8(bytes)?)?,
+        DocumentType::Html => html::extract(utf8(bytes)?, budget)?,
     };
+    if extracted.sections.len() > MAX_SECTIONS {
+        return Err(too_many_sections(name));
+    }
+    budget.check_text(name, extracted.sections.iter().map(|s| s.text.len()).sum())?;
     if extracted.sections.iter().all(|s| s.text.trim().is_empty()) {
         return Err(ExtractError::Empty);
     }
     Ok(extracted)
+}
+
+/// The format's name in reasons.
+fn kind_name(kind: DocumentType) -> &'static str {
+    match kind {
+        DocumentType::Text => "text",
+        DocumentType::Markdown => "Markdown",
+        DocumentType::Html => "HTML",
+        DocumentType::Pdf => "PDF",
+        DocumentType::Docx => "DOCX",
+    }
+}
+
+fn too_many_sections(kind: &'static str) -> ExtractError {
+    ExtractError::TooMany {
+        kind,
+        what: "sections or pages",
+        limit: MAX_SECTIONS,
+    }
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, ExtractError> {
@@ -88,7 +224,10 @@ fn utf8(bytes: &[u8]) -> Result<&str, ExtractError> {
 
 /// Plain text; form feeds (`\x0c`, as `pdftotext` and print spoolers write them) separate
 /// pages, which then get page numbers and lose their running headers and footers.
-fn text(text: &str) -> Extracted {
+fn text(text: &str) -> Result<Extracted, ExtractError> {
+    if text.bytes().filter(|&b| b == 0x0c).count() >= MAX_SECTIONS {
+        return Err(too_many_sections("text"));
+    }
     let sections = if text.contains('\x0c') {
         let pages: Vec<String> = text.split('\x0c').map(str::to_owned).collect();
         paged_sections(normalize::strip_page_furniture(&pages))
@@ -98,11 +237,11 @@ fn text(text: &str) -> Extracted {
             ..Section::default()
         }]
     };
-    Extracted {
+    Ok(Extracted {
         kind: DocumentType::Text,
         title: None,
         sections,
-    }
+    })
 }
 
 /// One section per non-blank page, numbered from 1 in the order given.

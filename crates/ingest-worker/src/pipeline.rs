@@ -11,7 +11,7 @@ use rag_core::{ChunkRecord, DocumentId, ObjectKey, point_id};
 use rag_embeddings::TokenCounter;
 
 use crate::chunk::{self, ChunkOptions};
-use crate::extract::{self, ExtractError, Section};
+use crate::extract::{self, Budget, ExtractError, Limits, Section};
 use crate::normalize::normalize;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,7 @@ const MIN_ALNUM: usize = 3;
 /// longer ones (a paragraph styled as a heading) are shortened on the chunk records.
 const PREFIX_SHARE: usize = 4;
 
+/// [`prepare_within`] with the default [`Limits`] (no deadline).
 pub fn prepare(
     bytes: &[u8],
     key: &ObjectKey,
@@ -44,13 +45,28 @@ pub fn prepare(
     version: u64,
     chunking: &Chunking,
 ) -> Result<Prepared, ExtractError> {
-    let extracted = extract::extract(bytes, &key.file_name)?;
+    let budget = Budget::start(Limits::default());
+    prepare_within(bytes, key, object_key, version, chunking, &budget)
+}
+
+/// Extracts, cleans and chunks a document within `budget`: its text limits, and its
+/// deadline, which extraction checks as it goes and chunking on every token count.
+pub fn prepare_within(
+    bytes: &[u8],
+    key: &ObjectKey,
+    object_key: &str,
+    version: u64,
+    chunking: &Chunking,
+    budget: &Budget,
+) -> Result<Prepared, ExtractError> {
+    let extracted = extract::extract_within(bytes, &key.file_name, budget)?;
     let title = extracted
         .title
         .clone()
         .unwrap_or_else(|| key.file_name.clone());
     let tokens = &chunking.tokens;
     let count = |text: &str| {
+        budget.check_time()?;
         tokens
             .count(text)
             .map_err(|e| ExtractError::Tokenizer(e.to_string()))
@@ -304,6 +320,22 @@ mod tests {
             assert!(tokens <= 254, "{tokens}");
         }
         assert!(prepared.chunks.len() >= 3);
+    }
+
+    #[test]
+    fn chunking_stops_at_the_deadline() {
+        let key = ObjectKey::for_upload("acme", "hr", "long.txt");
+        let text = "Many words in a sentence. ".repeat(20_000);
+        let budget = Budget::start(Limits {
+            timeout: Some(std::time::Duration::from_millis(1)),
+            ..Limits::default()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let result = prepare_within(text.as_bytes(), &key, "k", 1, &chunking(200, 0), &budget);
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "extraction timed out after 0.001 s"
+        );
     }
 
     #[test]

@@ -15,10 +15,12 @@ use rag_core::s3_event::{self, Notification};
 use rag_proto::object_event::Kind;
 use rag_proto::{ChunkBatch, DocumentRemoval, IndexJob, ObjectEvent, index_job};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::chunk::ChunkOptions;
+use crate::extract::{Budget, ExtractError, Limits};
 use crate::pipeline::{self, Chunking};
 
 #[derive(Debug, Clone)]
@@ -33,6 +35,17 @@ pub struct Worker {
     max_document_bytes: u64,
     concurrency: usize,
     wait: Duration,
+    limits: Limits,
+    extract_timeout: Duration,
+    /// Extractions running on blocking threads. A thread cannot be killed: one that overruns
+    /// its deadline is abandoned (its document fails at once) but keeps its slot until it
+    /// ends, so at most this many can ever run or hang at once. There are twice as many
+    /// slots as messages handled at once, so a few stuck threads don't slow the worker;
+    /// when every slot is held, a message waits for one up to the deadline and is then
+    /// left for redelivery (the document is not at fault). Every reader checks the
+    /// deadline as it goes, so a thread overruns only inside one third-party call, whose
+    /// input the readers have already bounded (see `extract`).
+    slots: Arc<Semaphore>,
 }
 
 impl Worker {
@@ -54,6 +67,14 @@ impl Worker {
             max_document_bytes: settings.ingest.max_document_bytes,
             concurrency: settings.ingest.concurrency,
             wait: Duration::from_millis(settings.queues.wait_ms),
+            limits: Limits {
+                max_text_bytes: settings.ingest.max_extracted_bytes,
+                timeout: Some(Duration::from_millis(settings.ingest.extract_timeout_ms)),
+            },
+            extract_timeout: Duration::from_millis(settings.ingest.extract_timeout_ms),
+            slots: Arc::new(Semaphore::new(
+                settings.ingest.concurrency.saturating_mul(2),
+            )),
         })
     }
 
@@ -174,6 +195,12 @@ impl Worker {
             );
             return self.fail(&key, reason).await;
         }
+        let Ok(Ok(slot)) =
+            tokio::time::timeout(self.extract_timeout, self.slots.clone().acquire_owned()).await
+        else {
+            tracing::warn!("every extraction slot is held by an overrunning extraction");
+            return Outcome::Retry("no extraction slot free (extractions overran)".into());
+        };
         let hash = hex::encode(Sha256::digest(&object.bytes));
         let version = match self.catalog.begin_version(upload, &hash).await {
             Ok(VersionDecision::Unchanged) => {
@@ -187,14 +214,32 @@ impl Worker {
         let chunking = Arc::clone(&self.chunking);
         let object_key = event.key.clone();
         let parse_key = key.clone();
-        let prepared = tokio::task::spawn_blocking(move || {
-            pipeline::prepare(&object.bytes, &parse_key, &object_key, version, &chunking)
-        })
-        .await;
-        let prepared = match prepared {
-            Ok(Ok(prepared)) => prepared,
-            Ok(Err(e)) => return self.fail(&key, e.to_string()).await,
-            Err(e) => return self.fail(&key, format!("the parser failed: {e}")).await,
+        // The same deadline for the readers (which give up at it) and for this task (which
+        // gives up on the thread if a reader is stuck inside a third-party call).
+        let budget = Budget::start(self.limits);
+        let task = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            pipeline::prepare_within(
+                &object.bytes,
+                &parse_key,
+                &object_key,
+                version,
+                &chunking,
+                &budget,
+            )
+        });
+        let prepared = match tokio::time::timeout(self.extract_timeout, task).await {
+            Ok(Ok(Ok(prepared))) => prepared,
+            Ok(Ok(Err(e))) => return self.fail(&key, e.to_string()).await,
+            Ok(Err(e)) => return self.fail(&key, format!("the parser failed: {e}")).await,
+            Err(_) => {
+                tracing::warn!(
+                    document = %key.document_id,
+                    "extraction overran its deadline; its thread is abandoned and keeps its slot until it ends"
+                );
+                let reason = ExtractError::TimedOut(self.extract_timeout).to_string();
+                return self.fail(&key, reason).await;
+            }
         };
         let total = prepared.chunks.len();
         let batches: Vec<_> = prepared.chunks.chunks(self.chunks_per_batch).collect();

@@ -8,14 +8,19 @@
 //! live in other parts of the package and are not read.
 //!
 //! A DOCX is a ZIP archive, so the reader caps what it decompresses (a zip bomb expands a
-//! few kilobytes into gigabytes) and what the XML parser may build.
+//! few kilobytes into gigabytes): it reads three parts by name, each through a reader that
+//! stops one byte past the part's cap whatever the archive declares, so at most
+//! `MAX_DOCUMENT_XML + 2 × MAX_PART_XML` bytes are ever inflated, however many entries the
+//! archive has (and it may list at most `MAX_ENTRIES`). The XML parser's node count is
+//! capped, and the tree may nest at most [`MAX_DEPTH`] levels (checked without recursion
+//! before the reader, which recurses, walks it).
 
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
 
 use roxmltree::{Document, Node, ParsingOptions};
 
-use super::{DocumentType, ExtractError, Extracted, Section};
+use super::{Budget, CLOCK_EVERY, DocumentType, ExtractError, Extracted, MAX_DEPTH, Section};
 
 const KIND: &str = "DOCX";
 
@@ -23,11 +28,21 @@ const KIND: &str = "DOCX";
 pub(crate) const MAX_DOCUMENT_XML: u64 = 32 * 1024 * 1024;
 /// Most bytes read from the small parts (styles, properties).
 const MAX_PART_XML: u64 = 4 * 1024 * 1024;
-/// Most XML nodes the parser may build (bounds its memory, ~10 bytes of XML per node).
-const MAX_XML_NODES: u32 = 8_000_000;
+/// Most XML nodes the parser may build (bounds its memory; Word writes ~10 bytes of XML per
+/// node, so a 1,000-page manual has ~2 million).
+const MAX_XML_NODES: u32 = 4_000_000;
+/// Most entries in the archive (a Word document has a few dozen, a few hundred with images).
+const MAX_ENTRIES: usize = 10_000;
 
-pub(super) fn extract(bytes: &[u8]) -> Result<Extracted, ExtractError> {
+pub(super) fn extract(bytes: &[u8], budget: &Budget) -> Result<Extracted, ExtractError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
+    if archive.len() > MAX_ENTRIES {
+        return Err(ExtractError::TooMany {
+            kind: KIND,
+            what: "entries",
+            limit: MAX_ENTRIES,
+        });
+    }
     let body = read_part(&mut archive, "word/document.xml", MAX_DOCUMENT_XML)?
         .ok_or_else(|| corrupt("it has no word/document.xml"))?;
     // Styles and properties only refine headings and the title: unreadable ones are ignored.
@@ -41,18 +56,23 @@ pub(super) fn extract(bytes: &[u8]) -> Result<Extracted, ExtractError> {
         .flatten()
         .and_then(|xml| core_title(&xml));
 
+    budget.check_time()?;
     let document = parse(&body)?;
+    check_depth(&document)?;
+    budget.check_time()?;
     let mut reader = Reader {
         styles: &styles,
         title: None,
         sections: vec![Section::default()],
+        budget,
+        visited: 0,
     };
     if let Some(body) = document
         .root_element()
         .children()
         .find(|n| n.tag_name().name() == "body")
     {
-        reader.blocks(body);
+        reader.blocks(body)?;
     }
     let Reader {
         title,
@@ -109,6 +129,39 @@ fn parse(xml: &str) -> Result<Document<'_>, ExtractError> {
     };
     Document::parse_with_options(xml, options)
         .map_err(|e| corrupt(format!("word/document.xml: {e}")))
+}
+
+/// Fails if elements nest more than [`MAX_DEPTH`] deep. Walks the tree by its links (first
+/// child, next sibling, parent): no recursion, no stack, whatever its shape.
+fn check_depth(document: &Document<'_>) -> Result<(), ExtractError> {
+    let mut node = document.root();
+    let mut depth = 0usize;
+    loop {
+        if let Some(child) = node.first_element_child() {
+            node = child;
+            depth += 1;
+            if depth > MAX_DEPTH {
+                return Err(ExtractError::TooDeep {
+                    kind: KIND,
+                    limit: MAX_DEPTH,
+                });
+            }
+            continue;
+        }
+        loop {
+            if let Some(next) = node.next_sibling_element() {
+                node = next;
+                break;
+            }
+            match node.parent() {
+                Some(parent) => {
+                    node = parent;
+                    depth = depth.saturating_sub(1);
+                }
+                None => return Ok(()),
+            }
+        }
+    }
 }
 
 /// What a paragraph style makes of a paragraph.
@@ -203,6 +256,9 @@ struct Reader<'s> {
     styles: &'s HashMap<String, StyleKind>,
     title: Option<String>,
     sections: Vec<Section>,
+    budget: &'s Budget,
+    /// Blocks read, to look at the clock now and then.
+    visited: usize,
 }
 
 impl Reader<'_> {
@@ -212,17 +268,23 @@ impl Reader<'_> {
         }
     }
 
-    /// Block-level content: paragraphs, tables, and the containers that hold them.
-    fn blocks(&mut self, parent: Node<'_, '_>) {
+    /// Block-level content: paragraphs, tables, and the containers that hold them (the
+    /// recursion is as deep as the XML, at most [`MAX_DEPTH`]).
+    fn blocks(&mut self, parent: Node<'_, '_>) -> Result<(), ExtractError> {
         for node in parent.children().filter(Node::is_element) {
+            self.visited += 1;
+            if self.visited.is_multiple_of(CLOCK_EVERY) {
+                self.budget.check_time()?;
+            }
             match node.tag_name().name() {
                 "p" => self.paragraph(node),
                 "tbl" => self.table(node),
                 // Content controls, custom XML, tracked insertions: look inside.
-                "sdt" | "sdtContent" | "customXml" | "ins" | "moveTo" => self.blocks(node),
+                "sdt" | "sdtContent" | "customXml" | "ins" | "moveTo" => self.blocks(node)?,
                 _ => {}
             }
         }
+        Ok(())
     }
 
     fn style(&self, paragraph: Node<'_, '_>) -> Option<StyleKind> {
@@ -341,6 +403,11 @@ mod tests {
     use zip::write::SimpleFileOptions;
 
     use super::*;
+    use crate::extract::Limits;
+
+    fn budget() -> Budget {
+        Budget::start(Limits::default())
+    }
 
     const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main""#;
 
@@ -375,7 +442,7 @@ mod tests {
             r#"<w:p><w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr></w:pPr><w:r><w:t>Meals are </w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>covered</w:t></w:r><w:del><w:r><w:delText>not</w:delText></w:r></w:del></w:p>"#.to_owned(),
             "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>City</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>Rate</w:t></w:r></w:p></w:tc></w:tr><w:tr><w:tc><w:p><w:r><w:t>Paris</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>90</w:t><w:tab/><w:t>EUR</w:t></w:r></w:p></w:tc></w:tr></w:tbl>".to_owned(),
         ].concat());
-        let doc = extract(&docx(&[("word/document.xml", &xml)])).unwrap();
+        let doc = extract(&docx(&[("word/document.xml", &xml)]), &budget()).unwrap();
         assert_eq!(doc.title.as_deref(), Some("Travel policy"));
         let headings: Vec<_> = doc.sections.iter().map(|s| s.heading.as_str()).collect();
         assert_eq!(headings, ["Travel policy", "Per diem"]);
@@ -399,10 +466,10 @@ mod tests {
             ]
             .concat(),
         );
-        let doc = extract(&docx(&[
-            ("word/document.xml", &xml),
-            ("word/styles.xml", &styles),
-        ]))
+        let doc = extract(
+            &docx(&[("word/document.xml", &xml), ("word/styles.xml", &styles)]),
+            &budget(),
+        )
         .unwrap();
         let headings: Vec<_> = doc.sections.iter().map(|s| s.heading.as_str()).collect();
         assert_eq!(headings, ["Urlaub", "Kapitel"]);
@@ -412,18 +479,18 @@ mod tests {
     fn readable_errors() {
         let no_body = docx(&[("word/other.xml", "<x/>")]);
         assert!(
-            extract(&no_body)
+            extract(&no_body, &budget())
                 .unwrap_err()
                 .to_string()
                 .contains("no word/document.xml")
         );
         let bad_xml = docx(&[("word/document.xml", "<w:document><w:body>")]);
         assert!(matches!(
-            extract(&bad_xml),
+            extract(&bad_xml, &budget()),
             Err(ExtractError::Corrupt { kind: "DOCX", .. })
         ));
         assert!(matches!(
-            extract(b"PK\x03\x04 truncated"),
+            extract(b"PK\x03\x04 truncated", &budget()),
             Err(ExtractError::Corrupt { .. })
         ));
     }
@@ -442,10 +509,65 @@ mod tests {
         let bytes = archive.finish().unwrap().into_inner();
         assert!(bytes.len() < 200 * 1024, "{} bytes", bytes.len());
         assert_eq!(
-            extract(&bytes),
+            extract(&bytes, &budget()),
             Err(ExtractError::TooLarge {
                 kind: "DOCX",
                 limit: MAX_DOCUMENT_XML
+            })
+        );
+    }
+
+    #[test]
+    fn deep_xml_is_refused_before_the_recursive_reader() {
+        let depth = 50_000;
+        let xml = body(&format!(
+            "{}<w:p><w:r><w:t>x</w:t></w:r></w:p>{}",
+            "<w:sdt>".repeat(depth),
+            "</w:sdt>".repeat(depth)
+        ));
+        let bytes = docx(&[("word/document.xml", &xml)]);
+        let result = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || extract(&bytes, &budget()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(
+            result,
+            Err(ExtractError::TooDeep {
+                kind: "DOCX",
+                limit: MAX_DEPTH
+            })
+        );
+        // Nesting within the limit is read.
+        let xml = body(&format!(
+            "{}<w:p><w:r><w:t>inside</w:t></w:r></w:p>{}",
+            "<w:sdt>".repeat(100),
+            "</w:sdt>".repeat(100)
+        ));
+        let doc = extract(&docx(&[("word/document.xml", &xml)]), &budget()).unwrap();
+        assert_eq!(doc.sections[0].text.trim(), "inside");
+    }
+
+    #[test]
+    fn too_many_entries_are_refused() {
+        let mut archive = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        archive.start_file("word/document.xml", options).unwrap();
+        archive
+            .write_all(body(&para(None, "x")).as_bytes())
+            .unwrap();
+        for i in 0..=MAX_ENTRIES {
+            archive.start_file(format!("media/{i}"), options).unwrap();
+        }
+        let bytes = archive.finish().unwrap().into_inner();
+        assert_eq!(
+            extract(&bytes, &budget()),
+            Err(ExtractError::TooMany {
+                kind: "DOCX",
+                what: "entries",
+                limit: MAX_ENTRIES
             })
         );
     }
