@@ -620,14 +620,12 @@ mod tests {
         assert_eq!(decoded_len(&lzw, &[Filter::Lzw], 1000), 1000);
         let flate = zlib(&zeros);
         assert_eq!(decoded_len(&flate, &[Filter::Flate], 4096), 4096);
-        // A wrong checksum fails only after everything was inflated: all of it counts.
+        // A wrong checksum fails only after the data was inflated: it counts (but for the
+        // decoder's last buffer, which the error swallows, as it does in lopdf).
         let mut bad_checksum = flate.clone();
         let n = bad_checksum.len();
         bad_checksum[n - 4..].copy_from_slice(&[0; 4]);
-        assert_eq!(
-            decoded_len(&bad_checksum, &[Filter::Flate], u64::MAX),
-            1 << 20
-        );
+        assert!(decoded_len(&bad_checksum, &[Filter::Flate], u64::MAX) >= (1 << 20) - (64 << 10));
         assert_eq!(
             filter_entries(b"<< /Filter [ /ASCII85Decode /FlateDecode ] /F2 /Filter/LZWDecode"),
             [vec![Filter::Ascii85, Filter::Flate], vec![Filter::Lzw]]
