@@ -27,6 +27,12 @@
 //! answered `Unimplemented`, never silently ignored, so a wrong filter in the adapter fails the
 //! tests. Every other RPC answers `Unimplemented`.
 //!
+//! Faults, for tests of what the callers do when Qdrant fails: [`StandIn::set_down`] answers
+//! every call (health checks included) `Unavailable` until switched back, as a node that is
+//! restarting or unreachable behind its load balancer does; [`StandIn::pause`] closes the
+//! listener and its connections (calls are refused) and [`StandIn::resume`] listens again on
+//! the same address with the same points, as a server that was restarted with its storage.
+//!
 //! What it cannot show: HNSW's approximate results, persistence, replication and write
 //! ordering, the performance of payload indexes, and quirks of particular server versions.
 //! Points live in memory, behind one mutex.
@@ -35,6 +41,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::ops::Bound;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -54,6 +61,9 @@ use uuid::Uuid;
 pub struct StandIn {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    api_key: Option<String>,
+    /// While set, every call is answered `Unavailable`.
+    down: Arc<AtomicBool>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
 }
@@ -95,12 +105,27 @@ impl StandIn {
     /// Starts a stand-in on `listener`; with `api_key`, every call must carry it in the
     /// `api-key` header (as Qdrant checks it) or is answered `Unauthenticated`.
     pub async fn start_on(listener: TcpListener, api_key: Option<String>) -> std::io::Result<Self> {
-        let addr = listener.local_addr()?;
-        let state = Arc::new(Mutex::new(State::default()));
-        let service = Service {
-            state: Arc::clone(&state),
+        let mut stand_in = Self {
+            addr: listener.local_addr()?,
+            state: Arc::new(Mutex::new(State::default())),
+            api_key,
+            down: Arc::new(AtomicBool::new(false)),
+            shutdown: None,
+            task: None,
         };
-        let check = ApiKeyCheck(api_key);
+        stand_in.serve(listener);
+        Ok(stand_in)
+    }
+
+    /// Serves the stand-in's state on `listener` until [`StandIn::shutdown_server`].
+    fn serve(&mut self, listener: TcpListener) {
+        let service = Service {
+            state: Arc::clone(&self.state),
+        };
+        let check = ApiKeyCheck {
+            api_key: self.api_key.clone(),
+            down: Arc::clone(&self.down),
+        };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = Server::builder()
             .add_service(CollectionsServer::with_interceptor(
@@ -118,12 +143,47 @@ impl StandIn {
                     let _ = stopped.await;
                 },
             );
-        Ok(Self {
-            addr,
-            state,
-            shutdown: Some(shutdown),
-            task: Some(tokio::spawn(server)),
-        })
+        self.shutdown = Some(shutdown);
+        self.task = Some(tokio::spawn(server));
+    }
+
+    /// Stops serving and waits (a few seconds at most) until the connections are closed.
+    async fn shutdown_server(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+
+    /// A fault: while `down`, every call, the health check included, is answered
+    /// `Unavailable` (the points are kept, and served again once switched back).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// A fault: closes the listener and every connection, so calls are refused, keeping the
+    /// points for [`StandIn::resume`].
+    pub async fn pause(&mut self) {
+        self.shutdown_server().await;
+    }
+
+    /// Listens again on the same address, with the points it held (after
+    /// [`StandIn::pause`]; does nothing while serving).
+    pub async fn resume(&mut self) -> std::io::Result<()> {
+        if self.task.is_some() {
+            return Ok(());
+        }
+        let listener = TcpListener::bind(self.addr).await?;
+        self.serve(listener);
+        Ok(())
     }
 
     /// The URL to give `QdrantVectorStore::new`.
@@ -138,18 +198,7 @@ impl StandIn {
 
     /// Stops the server and waits (a few seconds at most) until it has closed its connections.
     pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+        self.shutdown_server().await;
     }
 }
 
@@ -194,12 +243,21 @@ impl State {
     }
 }
 
+/// Checks the API key, and answers `Unavailable` while the stand-in is switched down.
 #[derive(Clone)]
-struct ApiKeyCheck(Option<String>);
+struct ApiKeyCheck {
+    api_key: Option<String>,
+    down: Arc<AtomicBool>,
+}
 
 impl Interceptor for ApiKeyCheck {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(expected) = &self.0 else {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Status::unavailable(
+                "the Qdrant stand-in is switched down (a test fault)",
+            ));
+        }
+        let Some(expected) = &self.api_key else {
             return Ok(request);
         };
         let given = request
