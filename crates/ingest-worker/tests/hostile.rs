@@ -141,8 +141,6 @@ fn zip(entries: &[Entry<'_>]) -> Vec<u8> {
     out
 }
 
-const DOCUMENT_XML: &str = r#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Hello</w:t></w:r></w:p></w:body></w:document>"#;
-
 /// A PDF of numbered objects (object `i + 1` is `objects[i]`), with a correct xref table;
 /// object 1 is the catalog.
 fn pdf(objects: &[Vec<u8>]) -> Vec<u8> {
