@@ -483,6 +483,11 @@ pub struct GatewaySettings {
     pub max_upload_bytes: u64,
     pub max_body_bytes: usize,
     pub request_timeout_ms: u64,
+    /// API requests in progress at once, at most; past it a request is refused at once with
+    /// 503 and `Retry-After` (load shedding) instead of queueing until memory runs out.
+    pub max_in_flight: usize,
+    /// Who may call the API, and how often.
+    pub auth: AuthSettings,
 }
 
 impl Default for GatewaySettings {
@@ -494,8 +499,51 @@ impl Default for GatewaySettings {
             max_upload_bytes: 20 * 1024 * 1024,
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 30_000,
+            max_in_flight: 512,
+            auth: AuthSettings::default(),
         }
     }
+}
+
+/// How callers of the gateway's API are authenticated (`gateway.auth`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    /// The API keys (`mode = "api_keys"`): a TOML file of `[[keys]]` (id, tenant, scopes,
+    /// domains, the SHA-256 of the key), made with `ragctl keys create`. Re-read when it
+    /// changes, so keys are added and revoked without a restart.
+    pub keys_file: Option<PathBuf>,
+    /// How often the keys file is checked for changes.
+    pub reload_interval_ms: u64,
+    /// Requests per second each key may make, sustained (0 = unlimited); a key's own
+    /// `rate_per_second` wins. Past it: 429 with `Retry-After`.
+    pub rate_per_second: u32,
+    /// Requests a key may make at once above its rate.
+    pub burst: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::None,
+            keys_file: None,
+            reload_interval_ms: 10_000,
+            rate_per_second: 20,
+            burst: 40,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// No keys: every caller is `default_tenant` with every scope. Allowed only when the
+    /// gateway listens on a loopback address (the embedded system on one machine).
+    #[default]
+    None,
+    /// `Authorization: Bearer <key>` on every API request; the key names the tenant.
+    ApiKeys,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

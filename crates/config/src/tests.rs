@@ -24,7 +24,7 @@ fn file_then_environment_override() {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     writeln!(
         file,
-        "data_dir = \"/tmp/x\"\n[retriever]\nalpha = 0.5\n[gateway]\nlisten = \"0.0.0.0:9000\"\n\n[[domains]]\nname = \"finance\"\ndefault_tier = \"strong\""
+        "data_dir = \"/tmp/x\"\n[retriever]\nalpha = 0.5\n[gateway]\nlisten = \"0.0.0.0:9000\"\nauth = {{ mode = \"api_keys\", keys_file = \"/etc/rag/api-keys.toml\" }}\n\n[[domains]]\nname = \"finance\"\ndefault_tier = \"strong\""
     )
     .unwrap();
     let s = Settings::load(
@@ -286,4 +286,23 @@ fn neighbours_are_bounded_by_max_neighbours() {
     write!(file, "[[domains]]\nname = \"hr\"\nneighbours = 5\n").unwrap();
     let e = Settings::load(Some(file.path()), &env(&[])).unwrap_err();
     assert!(e.to_string().contains("domains.neighbours"), "{e}");
+}
+
+#[test]
+fn an_open_gateway_must_listen_on_loopback() {
+    let mut s = Settings::default();
+    s.gateway.listen = "0.0.0.0:8080".parse().unwrap();
+    let e = s.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("gateway.auth.mode") && e.contains("loopback"),
+        "{e}"
+    );
+    s.gateway.auth.mode = AuthMode::ApiKeys;
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("gateway.auth.keys_file"), "{e}");
+    s.gateway.auth.keys_file = Some(PathBuf::from("/etc/rag/api-keys.toml"));
+    s.validate().unwrap();
+    s.gateway.auth.mode = AuthMode::None;
+    s.gateway.listen = "[::1]:8080".parse().unwrap();
+    s.validate().unwrap();
 }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use crate::{
-    AwsCredentials, CacheBackend, DeniedTopicSettings, EmbeddingSettings, FeedbackSettings,
-    GeneratorSettings, LiveConfigSource, Settings, Tier, VectorStoreSettings,
+    AuthMode, AwsCredentials, CacheBackend, DeniedTopicSettings, EmbeddingSettings,
+    FeedbackSettings, GeneratorSettings, LiveConfigSource, Settings, Tier, VectorStoreSettings,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +135,37 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let gateway = &self.gateway;
+        if gateway.max_in_flight == 0 {
+            return Err(invalid("gateway.max_in_flight", "must be positive"));
+        }
+        match gateway.auth.mode {
+            AuthMode::None if !gateway.listen.ip().is_loopback() => Err(invalid(
+                "gateway.auth.mode",
+                format!(
+                    "\"none\" lets anyone in as tenant {:?}, so it is allowed only on a loopback \
+                     address, not {}; set mode = \"api_keys\" and keys_file (keys are made with \
+                     `ragctl keys create`)",
+                    self.default_tenant, gateway.listen
+                ),
+            )),
+            AuthMode::ApiKeys if gateway.auth.keys_file.is_none() => Err(invalid(
+                "gateway.auth.keys_file",
+                "mode \"api_keys\" needs the keys file (made with `ragctl keys create`)",
+            )),
+            _ if gateway.auth.rate_per_second > 0 && gateway.auth.burst == 0 => Err(invalid(
+                "gateway.auth.burst",
+                "must be positive when rate_per_second is",
+            )),
+            _ if gateway.auth.reload_interval_ms == 0 => Err(invalid(
+                "gateway.auth.reload_interval_ms",
+                "must be positive",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !is_name(&self.default_tenant) {
             return Err(invalid(
@@ -196,6 +227,7 @@ impl Settings {
         if self.gateway.max_body_bytes < 1024 {
             return Err(invalid("gateway.max_body_bytes", "must be at least 1024"));
         }
+        self.validate_auth()?;
         if self.router.top_k == 0 || self.router.top_k > self.router.max_top_k {
             return Err(invalid("router.top_k", "must be in 1..=router.max_top_k"));
         }

@@ -17,6 +17,7 @@ mod drift;
 mod eval;
 mod feedback;
 mod ingest;
+mod keys;
 mod load;
 mod pause;
 mod query;
@@ -92,6 +93,9 @@ enum Command {
     /// concurrency levels, cache hits, time to first token, ingestion, service-layer
     /// overhead, peak RSS and cold start; writes bench/results/.
     Bench(bench::BenchArgs),
+    /// The gateway's API keys file: create (the key is printed once), list, revoke.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[derive(Subcommand)]
@@ -137,6 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => return Ok(ingest::run(args).await?),
         Command::Query(args) => return Ok(query::run(args).await?),
         Command::Docs(args) => return Ok(docs::run(args).await?),
+        Command::Keys(command) => return keys::run(command),
         command => command,
     };
     let mut settings = Settings::load(cli.config.as_deref(), &Environment::Process)
@@ -178,7 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pause(args) => pause::pause(args).await,
         Command::Resume(args) => pause::resume(args).await,
         Command::Bench(args) => bench::run(settings, args).await,
-        Command::Ingest(_) | Command::Query(_) | Command::Docs(_) => Ok(()),
+        Command::Ingest(_) | Command::Query(_) | Command::Docs(_) | Command::Keys(_) => Ok(()),
     };
     rag_telemetry::trace::shutdown();
     result

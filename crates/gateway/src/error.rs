@@ -1,6 +1,7 @@
 //! The one map from errors to HTTP responses:
 //! `{"error": {"code", "message", "field"?, "trace_id"?}}`,
-//! with `Retry-After` where a retry may help. A 500 says nothing about its cause.
+//! with `Retry-After` where a retry may help, and `WWW-Authenticate` on a 401. A 500 says
+//! nothing about its cause.
 
 use axum::Json;
 use axum::http::{HeaderValue, header};
@@ -47,6 +48,12 @@ impl IntoResponse for ApiError {
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if e.code == ErrorCode::Unauthenticated {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"rag\""),
+            );
         }
         response
     }

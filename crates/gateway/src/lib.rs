@@ -5,6 +5,7 @@
 //! Owns the HTTP contract: status codes (one map, in `error`), request ids, body limits.
 //! Must not retrieve, generate or parse documents.
 
+pub mod auth;
 mod body;
 mod error;
 mod json;
@@ -32,6 +33,8 @@ pub enum GatewayError {
     Backend(#[from] rag_backends::BackendError),
     #[error(transparent)]
     Grpc(#[from] rag_grpc::GrpcError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
     #[error("HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -43,6 +46,9 @@ pub struct AppState {
     pub router_channel: Channel,
     pub documents_channel: Channel,
     pub objects: Arc<dyn ObjectStore>,
+    pub auth: auth::Authenticator,
+    /// Permits for API requests in progress (`gateway.max_in_flight`).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -55,6 +61,8 @@ impl AppState {
             router_channel,
             documents_channel,
             objects: rag_backends::object_store(settings)?,
+            auth: auth::Authenticator::new(settings)?,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.gateway.max_in_flight)),
         })
     }
 }
@@ -79,10 +87,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let state = AppState::new(&settings)?;
+    state.auth.check_listener(listener.local_addr()?)?;
     let grace = Duration::from_millis(settings.shutdown_grace_ms);
     tracing::info!(addr = ?listener.local_addr().ok(), "gateway listening");
     let listener = ApiListener(listener);
     rag_grpc::with_stop(shutdown, |stop| async move {
+        tokio::spawn(state.auth.clone().follow(stop.clone()));
         let serving = axum::serve(listener, router(state))
             .with_graceful_shutdown(stop.clone().cancelled_owned())
             .into_future();

@@ -40,6 +40,7 @@ use crate::{body, ops, routes};
         openapi_json,
     ),
     components(schemas(body::TokenEvent, body::ErrorEvent)),
+    modifiers(&ApiKeys),
     tags(
         (name = "query", description = "Ask questions"),
         (name = "documents", description = "Upload, list and delete documents"),
@@ -48,6 +49,75 @@ use crate::{body, ops, routes};
     )
 )]
 struct ApiDoc;
+
+/// Every `/v1/` operation takes an API key (`Authorization: Bearer <key>`) when the gateway
+/// has `gateway.auth.mode = "api_keys"`, and may answer 401, 403 and 429 for it.
+struct ApiKeys;
+
+impl utoipa::Modify for ApiKeys {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement};
+        use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
+        const SCHEME: &str = "api_key";
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                SCHEME,
+                utoipa::openapi::security::SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(
+                            "An API key made with `ragctl keys create`; it names the tenant, \
+                             the scopes (query, upload, admin) and the domains.",
+                        ))
+                        .build(),
+                ),
+            );
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        utoipa::openapi::ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation.security =
+                    Some(vec![SecurityRequirement::new(SCHEME, Vec::<String>::new())]);
+                let responses = &mut operation.responses.responses;
+                responses.insert("401".into(), error("No API key, or an unknown one"));
+                responses
+                    .entry("403".into())
+                    .or_insert_with(|| error("The key lacks the scope or the domain"));
+                responses.insert(
+                    "429".into(),
+                    error("The key is over its request rate; retry after `Retry-After` seconds"),
+                );
+                responses.entry("503".into()).or_insert_with(|| {
+                    error("Overloaded or a dependency is unavailable; retry after `Retry-After` seconds")
+                });
+            }
+        }
+    }
+}
 
 /// The document, with the crate's version.
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -17,9 +17,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::auth::{Caller, Scope};
 use crate::body::{DocumentList, DocumentView, ErrorBody};
 use crate::error::ApiResult;
-use crate::routes::tenant;
 
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new().route("/v1/ops", get(ops))
@@ -79,15 +79,19 @@ pub struct QueueDepth {
         (status = 503, description = "A dependency is unavailable", body = ErrorBody),
     )
 )]
-pub(crate) async fn ops(State(state): State<AppState>) -> ApiResult<Json<OpsSummary>> {
+pub(crate) async fn ops(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<OpsSummary>> {
+    caller.require(Scope::Admin)?;
     let mut router = state.router();
     let mut documents = state.documents();
     let (summary, listed) = tokio::join!(
         router.get_feedback_summary(FeedbackSummaryRequest {
-            tenant: tenant(&state),
+            tenant: caller.tenant.clone(),
         }),
         documents.list_documents(ListDocumentsRequest {
-            tenant: tenant(&state),
+            tenant: caller.tenant.clone(),
             domain: String::new(),
         }),
     );

@@ -24,6 +24,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::auth::{Caller, Scope};
 use crate::body::{
     Answer, DocumentList, DocumentStatus, DocumentView, DomainView, Domains, ErrorBody, ErrorEvent,
     FeedbackStored, FeedbackSummary, Live, RatedAnswer, Ready, ReadyChecks, TokenEvent,
@@ -41,7 +42,10 @@ pub fn router(state: AppState) -> axum::Router {
         .saturating_add(MULTIPART_OVERHEAD);
     let body_limit = state.settings.gateway.max_body_bytes;
     let header = axum::http::HeaderName::from_static(REQUEST_ID);
-    axum::Router::new()
+    // The API: authenticated (the caller's tenant, scopes and domains, within its rate), and
+    // shed with 503 past `gateway.max_in_flight` requests in progress. Probes, metrics, the
+    // OpenAPI document and the web app's files are open.
+    let api = axum::Router::new()
         .route("/v1/query", post(query))
         .route("/v1/query/stream", post(query_stream))
         .route(
@@ -57,10 +61,17 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/v1/domains", get(domains))
         .route("/v1/feedback", post(feedback))
         .route("/v1/feedback/summary", get(feedback_summary))
+        .merge(crate::ops::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), shed));
+    axum::Router::new()
+        .merge(api)
         .route("/metrics", get(metrics))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .merge(crate::ops::routes())
         .merge(crate::openapi::routes())
         .merge(crate::web::routes())
         .route_layer(axum::middleware::from_fn(track))
@@ -124,9 +135,29 @@ fn request_id(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
-/// The caller's tenant. Until API keys exist every caller is the configured default tenant.
-pub(crate) fn tenant(state: &AppState) -> String {
-    state.settings.default_tenant.clone()
+/// Refuses a request at once with 503 and `Retry-After` when `gateway.max_in_flight` are in
+/// progress: a burst past capacity costs the callers a retry, not the process its memory.
+/// The permit is held until the response body ends (an answer's stream included).
+async fn shed(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
+        rag_telemetry::metrics::metrics().http_shed.inc();
+        return ApiError(ServiceError::unavailable(format!(
+            "the gateway is at its limit of {} requests in progress; retry shortly",
+            state.settings.gateway.max_in_flight
+        )))
+        .into_response();
+    };
+    let response = next.run(request).await;
+    response.map(|body| {
+        axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let _held = &permit;
+            chunk
+        }))
+    })
 }
 
 /// A question.
@@ -154,16 +185,18 @@ pub(crate) struct QueryBody {
 }
 
 impl QueryBody {
-    fn into_request(self, tenant: String, request_id: String) -> AnswerRequest {
-        AnswerRequest {
+    /// The router's request, as the caller: its tenant, and a domain its key may use.
+    fn into_request(self, caller: &Caller, request_id: String) -> ApiResult<AnswerRequest> {
+        caller.require(Scope::Query)?;
+        Ok(AnswerRequest {
             question: self.question,
-            domain: self.domain.unwrap_or_default(),
+            domain: caller.query_domain(self.domain)?.unwrap_or_default(),
             top_k: self.top_k.unwrap_or(0),
-            tenant,
+            tenant: caller.tenant.clone(),
             request_id,
             alpha: self.alpha,
             neighbours: self.neighbours,
-        }
+        })
     }
 }
 
@@ -180,13 +213,14 @@ impl QueryBody {
 )]
 pub(crate) async fn query(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     ValidJson(body): ValidJson<QueryBody>,
 ) -> ApiResult<Response> {
     if body.stream {
-        return stream_answer(state, headers, body).await;
+        return stream_answer(state, caller, headers, body).await;
     }
-    let request = body.into_request(tenant(&state), request_id(&headers));
+    let request = body.into_request(&caller, request_id(&headers))?;
     let response = state.router().answer_unary(request).await?.into_inner();
     Ok(Json(Answer::from(&response)).into_response())
 }
@@ -205,10 +239,11 @@ pub(crate) async fn query(
 )]
 pub(crate) async fn query_stream(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     ValidJson(body): ValidJson<QueryBody>,
 ) -> ApiResult<Response> {
-    stream_answer(state, headers, body).await
+    stream_answer(state, caller, headers, body).await
 }
 
 /// `token` events as the answer is generated, then one `done` event with the whole answer
@@ -216,10 +251,11 @@ pub(crate) async fn query_stream(
 /// drops the gRPC stream, which cancels the call upstream.
 async fn stream_answer(
     state: AppState,
+    caller: Caller,
     headers: HeaderMap,
     body: QueryBody,
 ) -> ApiResult<Response> {
-    let request = body.into_request(tenant(&state), request_id(&headers));
+    let request = body.into_request(&caller, request_id(&headers))?;
     // Errors before the first event (validation, dependencies down) are plain HTTP errors.
     let upstream = state.router().answer(request).await?.into_inner();
     let events = upstream.map(|item| -> Result<Event, Infallible> {
@@ -288,13 +324,15 @@ pub(crate) struct FeedbackBody {
 )]
 pub(crate) async fn feedback(
     State(state): State<AppState>,
+    caller: Caller,
     ValidJson(body): ValidJson<FeedbackBody>,
 ) -> ApiResult<Json<FeedbackStored>> {
+    caller.require(Scope::Query)?;
     let stored = state
         .router()
         .submit_feedback(FeedbackRequest {
             query_id: body.query_id,
-            tenant: tenant(&state),
+            tenant: caller.tenant,
             rating: body.rating,
             comment: body.comment,
         })
@@ -324,11 +362,13 @@ pub(crate) async fn feedback(
 )]
 pub(crate) async fn feedback_summary(
     State(state): State<AppState>,
+    caller: Caller,
 ) -> ApiResult<Json<FeedbackSummary>> {
+    caller.require(Scope::Admin)?;
     let s = state
         .router()
         .get_feedback_summary(FeedbackSummaryRequest {
-            tenant: tenant(&state),
+            tenant: caller.tenant,
         })
         .await?
         .into_inner();
@@ -361,8 +401,10 @@ pub(crate) struct UploadForm {
 )]
 pub(crate) async fn upload(
     State(state): State<AppState>,
+    caller: Caller,
     mut multipart: Multipart,
 ) -> ApiResult<Response> {
+    caller.require(Scope::Upload)?;
     let max = state.settings.gateway.max_upload_bytes;
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut domain: Option<String> = None;
@@ -428,6 +470,7 @@ pub(crate) async fn upload(
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| rag_core::object_key::FALLBACK_DOMAIN.to_owned());
     validate::name("domain", &domain)?;
+    caller.check_domain(&domain)?;
     let known = known_domains(&state).await;
     if !known.contains(&domain) {
         return Err(ServiceError::invalid_field(
@@ -440,7 +483,7 @@ pub(crate) async fn upload(
         .into());
     }
 
-    let tenant = tenant(&state);
+    let tenant = caller.tenant;
     let document = state
         .documents()
         .register_upload(RegisterUploadRequest {
@@ -491,20 +534,52 @@ pub(crate) struct ListParams {
 )]
 pub(crate) async fn list_documents(
     State(state): State<AppState>,
+    caller: Caller,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<DocumentList>> {
+    caller.require(Scope::Upload)?;
+    let domain = params.domain.filter(|d| !d.is_empty());
+    if let Some(domain) = &domain {
+        caller.check_domain(domain)?;
+    }
     let documents = state
         .documents()
         .list_documents(ListDocumentsRequest {
-            tenant: tenant(&state),
-            domain: params.domain.unwrap_or_default(),
+            tenant: caller.tenant.clone(),
+            domain: domain.unwrap_or_default(),
         })
         .await?
         .into_inner()
         .documents;
     Ok(Json(DocumentList::new(
-        documents.iter().map(DocumentView::from).collect(),
+        documents
+            .iter()
+            .filter(|d| caller.may_use(&d.domain))
+            .map(DocumentView::from)
+            .collect(),
     )))
+}
+
+/// The caller's document `id`: 404 for another tenant's, or for one in a domain the key may
+/// not use (whether it exists is not the caller's business).
+async fn callers_document(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+) -> ApiResult<rag_proto::Document> {
+    caller.require(Scope::Upload)?;
+    let document = state
+        .documents()
+        .get_document(GetDocumentRequest {
+            tenant: caller.tenant.clone(),
+            id,
+        })
+        .await?
+        .into_inner();
+    if !caller.may_use(&document.domain) {
+        return Err(ServiceError::not_found("no such document").into());
+    }
+    Ok(document)
 }
 
 /// One document: its status, and why it failed when it did.
@@ -518,16 +593,10 @@ pub(crate) async fn list_documents(
 )]
 pub(crate) async fn get_document(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DocumentView>> {
-    let document = state
-        .documents()
-        .get_document(GetDocumentRequest {
-            tenant: tenant(&state),
-            id,
-        })
-        .await?
-        .into_inner();
+    let document = callers_document(&state, &caller, id).await?;
     Ok(Json(DocumentView::from(&document)))
 }
 
@@ -542,13 +611,15 @@ pub(crate) async fn get_document(
 )]
 pub(crate) async fn delete_document(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let document = callers_document(&state, &caller, id).await?;
     let document = state
         .documents()
         .delete_document(DeleteDocumentRequest {
-            tenant: tenant(&state),
-            id,
+            tenant: caller.tenant,
+            id: document.id,
         })
         .await?
         .into_inner();
@@ -565,7 +636,10 @@ pub(crate) async fn delete_document(
         (status = 503, description = "A dependency is unavailable", body = ErrorBody),
     )
 )]
-pub(crate) async fn domains(State(state): State<AppState>) -> ApiResult<Json<Domains>> {
+pub(crate) async fn domains(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Domains>> {
     let domains = state
         .router()
         .list_domains(ListDomainsRequest {})
@@ -575,6 +649,7 @@ pub(crate) async fn domains(State(state): State<AppState>) -> ApiResult<Json<Dom
     Ok(Json(Domains {
         domains: domains
             .into_iter()
+            .filter(|d| caller.may_use(&d.name))
             .map(|d| DomainView {
                 name: d.name,
                 description: d.description,

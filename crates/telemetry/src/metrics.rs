@@ -132,6 +132,7 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_request_duration: Family<RouteLabels, Histogram>,
     pub http_in_flight: Gauge,
+    pub http_shed: Counter,
     pub answer_duration: Family<AnswerLabels, Histogram>,
     pub time_to_first_token: Histogram,
     pub retrieval_duration: Histogram,
@@ -185,6 +186,12 @@ impl Metrics {
             "http_in_flight_requests",
             "HTTP requests being handled",
             http_in_flight.clone(),
+        );
+        let http_shed = Counter::default();
+        registry.register(
+            "http_requests_shed",
+            "API requests refused with 503 because gateway.max_in_flight were in progress",
+            http_shed.clone(),
         );
         let answer_duration =
             Family::<AnswerLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
@@ -383,6 +390,7 @@ impl Metrics {
             http_requests,
             http_request_duration,
             http_in_flight,
+            http_shed,
             answer_duration,
             time_to_first_token,
             retrieval_duration,

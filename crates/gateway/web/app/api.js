@@ -13,6 +13,24 @@ export class ApiError extends Error {
   }
 }
 
+// The API key, when the gateway asks for one (401); kept for this browser tab only.
+const KEY = 'rag-api-key';
+
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY, key);
+  else sessionStorage.removeItem(KEY);
+}
+
+function withKey(headers) {
+  const key = sessionStorage.getItem(KEY);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
+}
+
+function unauthenticated(status) {
+  if (status === 401) window.dispatchEvent(new CustomEvent('rag:unauthenticated'));
+}
+
 async function failure(response) {
   let body = null;
   try {
@@ -20,11 +38,12 @@ async function failure(response) {
   } catch {
     // not JSON: the status says enough
   }
+  unauthenticated(response.status);
   return new ApiError(response.status, body?.error);
 }
 
 async function call(method, path, body) {
-  const init = { method, headers: { Accept: 'application/json' } };
+  const init = { method, headers: withKey({ Accept: 'application/json' }) };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -54,7 +73,7 @@ export const api = {
 export async function ask({ question, domain }, { signal, onToken }) {
   const response = await fetch('/v1/query/stream', {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+    headers: withKey({ 'Content-Type': 'application/json', Accept: 'text/event-stream' }),
     body: JSON.stringify({ question, ...(domain ? { domain } : {}) }),
     signal,
   });
@@ -80,7 +99,9 @@ export function upload(file, domain, onProgress) {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/v1/documents');
     xhr.responseType = 'json';
-    xhr.setRequestHeader('Accept', 'application/json');
+    for (const [name, value] of Object.entries(withKey({ Accept: 'application/json' }))) {
+      xhr.setRequestHeader(name, value);
+    }
     xhr.upload.addEventListener('progress', (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);
     });
@@ -89,6 +110,7 @@ export function upload(file, domain, onProgress) {
         onProgress(1);
         resolve(xhr.response);
       } else {
+        unauthenticated(xhr.status);
         reject(new ApiError(xhr.status, xhr.response?.error));
       }
     });

@@ -1,7 +1,7 @@
 // The web app's entry: hash routes (#/ask, #/documents, #/ops, #/api) over one page,
 // and the domains every page's pickers offer.
 
-import { api } from './api.js';
+import { api, setApiKey } from './api.js';
 import * as ask from './ask.js';
 import * as documents from './documents.js';
 import * as ops from './ops.js';
@@ -44,6 +44,22 @@ async function loadDomains() {
     console.warn('domains unavailable', e);
   }
 }
+
+// A gateway with API keys answers 401 until the user gives one; it is kept for this tab.
+const keyForm = document.getElementById('key-form');
+window.addEventListener('rag:unauthenticated', () => {
+  if (!keyForm.hidden) return;
+  keyForm.hidden = false;
+  keyForm.elements.key.focus();
+});
+keyForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  setApiKey(keyForm.elements.key.value.trim());
+  keyForm.reset();
+  keyForm.hidden = true;
+  loadDomains();
+  if (current) pages[current].show({ first: false });
+});
 
 for (const page of Object.values(pages)) page.init();
 window.addEventListener('hashchange', route);

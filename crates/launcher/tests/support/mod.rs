@@ -48,6 +48,20 @@ impl Client {
         }
     }
 
+    /// A client that sends `Authorization: Bearer <key>` with every request.
+    pub fn with_key(system: &System, key: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!("Bearer {key}").parse().expect("a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        Self {
+            base: system.url(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
     pub async fn upload(
         &self,
         domain: &str,
