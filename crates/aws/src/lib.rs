@@ -9,7 +9,9 @@
 //! unavailable backend, retried, instead of a process that cannot start).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -21,6 +23,12 @@ pub use aws_config::SdkConfig;
 /// The key pair handed to emulators, which accept any.
 const EMULATOR_KEY_ID: &str = "testing";
 const EMULATOR_SECRET: &str = "testing";
+
+/// Every AWS call gives up on a connection after this long...
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// ... and on an attempt after this long: above SQS's longest poll (20 s) and the time to move
+/// the largest upload; a client (Bedrock's) may set a shorter one of its own.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A cheaply cloned handle on the process's AWS configuration; clones share one load.
 #[derive(Clone, Debug)]
@@ -50,7 +58,13 @@ async fn load(settings: &AwsSettings) -> SdkConfig {
         .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(settings.region.clone()))
-        .http_client(http_client);
+        .http_client(http_client)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        );
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url.clone());
     }

@@ -42,6 +42,10 @@ pub fn health() -> (
     tonic_health::server::health_reporter()
 }
 
+/// Calls in progress per client connection, at most (the gateway's own limit,
+/// `gateway.max_in_flight`, is below it, so this bounds other and misbehaving clients).
+pub const MAX_CALLS_PER_CONNECTION: usize = 1024;
+
 /// Serves `routes` plus server reflection on `listener` until `shutdown` resolves, then
 /// drains in-flight calls.
 pub async fn serve(
@@ -56,6 +60,10 @@ pub async fn serve(
         .map_err(|e| GrpcError::Reflection(e.to_string()))?;
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // Bounded work per caller: past this many calls in progress on one connection a call
+        // is refused at once (RESOURCE_EXHAUSTED) instead of queueing without bound.
+        .concurrency_limit_per_connection(MAX_CALLS_PER_CONNECTION)
+        .load_shed(true)
         .layer(ServerTelemetryLayer)
         .add_routes(routes.add_service(reflection))
         .serve_with_incoming_shutdown(no_delay(listener), shutdown)

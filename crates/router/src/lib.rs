@@ -882,9 +882,13 @@ fn observe(request: &AnswerRequest, response: &AnswerResponse, started: Instant)
 fn model_failed(e: &rag_backends::rag_generation::GenerationError) -> ServiceError {
     use rag_backends::rag_generation::GenerationError;
     match e {
+        // The provider's error (SDK internals, endpoints) is for the logs, not the client.
         GenerationError::Unavailable(_) => {
-            ServiceError::unavailable(format!("the answer model is unavailable: {e}"))
-                .with_retry_after(5)
+            tracing::warn!(error = %e, "no model could answer");
+            ServiceError::unavailable(
+                "the answer models are unavailable or throttled; retry after Retry-After seconds",
+            )
+            .with_retry_after(5)
         }
         GenerationError::Rejected(_) => ServiceError::internal(e),
     }
