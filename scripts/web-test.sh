@@ -60,8 +60,14 @@ stop() {
 }
 trap stop EXIT INT TERM
 
-echo "web-test: starting the system on 127.0.0.1:$port (data in $data)"
-"$ragctl" up --data-dir "$data" --listen "127.0.0.1:$port" >"$log" 2>&1 &
+# With API keys, as a gateway anywhere but on one machine runs: the app must ask for a key.
+keys=$data/api-keys.toml
+api_key=$("$ragctl" keys create --file "$keys" --id web-test --tenant default --scopes admin --json \
+    | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s).key))")
+
+echo "web-test: starting the system on 127.0.0.1:$port with API keys (data in $data)"
+RAG__GATEWAY__AUTH__MODE=api_keys RAG__GATEWAY__AUTH__KEYS_FILE=$keys \
+    "$ragctl" up --data-dir "$data" --listen "127.0.0.1:$port" >"$log" 2>&1 &
 pid=$!
 
 base="http://127.0.0.1:$port"
@@ -75,6 +81,6 @@ echo "web-test: ready"
 
 cd web-tests
 node --test sse.test.js
-BASE_URL=$base SCREENSHOT_DIR=$shots CHROMIUM=$chromium node web.test.js
+API_KEY=$api_key BASE_URL=$base SCREENSHOT_DIR=$shots CHROMIUM=$chromium node web.test.js
 echo "web-test: screenshots in ${shots#"$root"/}:"
 ls -1 "$shots"

@@ -13,6 +13,8 @@ import { chromium } from 'playwright-core';
 const BASE = (process.env.BASE_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const SHOTS = path.resolve(process.env.SCREENSHOT_DIR || 'screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// The gateway runs with API keys when set: the app must ask for one before anything works.
+const API_KEY = process.env.API_KEY || '';
 const WIDE = { width: 1280, height: 900 };
 const NARROW = { width: 390, height: 844 };
 const INDEX_TIMEOUT = 180_000;
@@ -75,7 +77,13 @@ async function main() {
     const page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(30_000);
     // Any console error (a CSP violation is one), page error or failed request fails the test.
-    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+    // Until the key is given, the browser logs the gateway's 401s; those are expected.
+    let keyGiven = !API_KEY;
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      if (!keyGiven && m.text().includes('401')) return;
+      problems.push(`console: ${m.text()}`);
+    });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('requestfailed', (r) => {
       // A stream the app aborted on purpose is not a failure.
@@ -93,6 +101,18 @@ async function main() {
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
     const js = await page.request.get(`${BASE}/app/main.js`);
     assert.match(js.headers()['content-type'], /^text\/javascript/);
+
+    if (API_KEY) {
+      step('the gateway wants an API key: the app asks for one');
+      const input = page.getByLabel('API key');
+      await input.waitFor({ state: 'visible' });
+      assert.equal(await page.locator('#upload-domain option[value="engineering"]').count(), 0);
+      await shoot(page, 'api-key');
+      await input.fill(API_KEY);
+      await input.press('Enter');
+      keyGiven = true;
+      await page.locator('#key-form').waitFor({ state: 'hidden' });
+    }
     await page.locator('#upload-domain option[value="engineering"]').waitFor({ state: 'attached' });
 
     step(`upload ${docName} and ${brokenName}`);
@@ -213,7 +233,8 @@ async function main() {
       await row.waitFor();
       await row.locator('button[data-delete]').click();
       await row.waitFor({ state: 'detached', timeout: 60_000 });
-      const gone = await page.request.get(`${BASE}/v1/documents/${id}`);
+      const headers = API_KEY ? { Authorization: `Bearer ${API_KEY}` } : {};
+      const gone = await page.request.get(`${BASE}/v1/documents/${id}`, { headers });
       if (gone.status() === 200) assert.match((await gone.json()).status, /deleting|deleted/);
       else assert.equal(gone.status(), 404);
     }
