@@ -787,3 +787,78 @@ pub(crate) const NO_SUCH_ROUTE: &str = "no such route";
 async fn not_found() -> ApiError {
     ApiError(ServiceError::not_found(NO_SUCH_ROUTE))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A gateway whose router accepts connections and never answers, with room for one
+    /// request in progress.
+    async fn stalled_gateway(dir: &std::path::Path) -> (axum::Router, tokio::net::TcpListener) {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = format!("http://{}", silent.local_addr().expect("an address"));
+        let mut settings = rag_config::Settings {
+            data_dir: dir.to_path_buf(),
+            ..rag_config::Settings::default()
+        };
+        settings.gateway.router_url = url.clone();
+        settings.gateway.documents_url = url;
+        settings.gateway.request_timeout_ms = 1_500;
+        settings.gateway.max_in_flight = 1;
+        let state = AppState::new(&settings).expect("valid settings");
+        (router(state), silent)
+    }
+
+    fn question() -> Request<Body> {
+        Request::post("/v1/query")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"question": "Who is on call?"}"#))
+            .expect("a request")
+    }
+
+    async fn message(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("a body");
+        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn past_max_in_flight_requests_are_shed_at_once_and_probes_still_answer() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let (app, _silent) = stalled_gateway(dir.path()).await;
+        // The first request holds the only permit while the router does not answer.
+        let first = tokio::spawn(app.clone().oneshot(question()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let shed = app.clone().oneshot(question()).await.expect("infallible");
+        assert!(started.elapsed() < Duration::from_secs(1), "shed at once");
+        assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            shed.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("1"))
+        );
+        assert!(message(shed).await.contains("limit of 1 requests"));
+        let probe = Request::get("/health/live")
+            .body(Body::empty())
+            .expect("a request");
+        let live = app.clone().oneshot(probe).await.expect("infallible");
+        assert_eq!(live.status(), StatusCode::OK, "probes are not shed");
+        // The first one ends at the router's deadline, and its permit comes back: the next
+        // request reaches the (silent) router again instead of being shed.
+        let first = first.await.expect("the task").expect("infallible");
+        assert!(!message(first).await.contains("limit of 1 requests"));
+        let after = app.clone().oneshot(question()).await.expect("infallible");
+        assert!(!message(after).await.contains("limit of 1 requests"));
+    }
+}
