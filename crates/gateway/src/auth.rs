@@ -318,7 +318,9 @@ impl Authenticator {
         else {
             return;
         };
-        let mut last = tokio::fs::read(&path).await.ok();
+        // Nothing remembered: the first tick (at once) reads the file again, so a change made
+        // between start-up's reading and this task's start is not missed.
+        let mut last: Option<Vec<u8>> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(settings.reload_interval_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
