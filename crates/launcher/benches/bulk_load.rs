@@ -20,6 +20,7 @@ use anyhow::Context;
 use rag_config::{DomainSettings, Settings, Tier};
 use rag_core::ObjectKey;
 use rag_eval::Document;
+use rag_launcher::memory::{peak_rss_mib, reset_peak_rss};
 use rag_launcher::{Loader, load};
 use serde_json::json;
 
@@ -58,25 +59,6 @@ fn settings(data_dir: &Path, cache_file: &Path) -> Settings {
         Tier::Light,
     ));
     s
-}
-
-/// Peak resident set size of this process since the last reset, from `/proc/self/status`.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// Resets the peak RSS to the current RSS (Linux 4.0+), so each run reports its own peak.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 async fn load_once(documents: &[Document], cache_file: &Path) -> anyhow::Result<Run> {

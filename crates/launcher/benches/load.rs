@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use rag_launcher::memory;
 use serde_json::{Value, json};
 use support::{Client, questions, settings, start};
 
@@ -48,16 +49,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// `VmRSS` and `VmHWM` of this process, in MiB.
 fn memory_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (memory::rss_mib(), memory::peak_rss_mib())
 }
 
 /// What came back for one request.

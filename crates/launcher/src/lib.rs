@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub mod load;
+pub mod memory;
 pub mod reindex;
 
 pub use load::{Loader, Upload};

@@ -14,25 +14,7 @@ pub fn ms(d: Option<Duration>) -> f64 {
     d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
 }
 
-/// Peak resident set size of this process (the whole system runs in it), from
-/// `/proc/self/status`.
-pub fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// Resets the peak RSS to the current RSS (Linux 4.0+).
-pub fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
+pub use rag_launcher::memory::{peak_rss_mib, reset_peak_rss};
 
 fn first_line_of(command: &str, args: &[&str]) -> String {
     std::process::Command::new(command)
