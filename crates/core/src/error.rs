@@ -32,12 +32,16 @@ pub enum ErrorCode {
     Unauthenticated,
     /// The caller may not do this (HTTP 403).
     PermissionDenied,
+    /// The request is valid, but the service is not configured to do it, e.g. a rerank
+    /// asked of a retriever without a reranker (HTTP 400, as `google.rpc.Code` maps it).
+    /// Retrying cannot help until an operator changes the configuration.
+    FailedPrecondition,
     /// A bug or an unexpected failure (HTTP 500). The message is for logs, not for clients.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         Self::InvalidArgument,
         Self::NotFound,
         Self::PayloadTooLarge,
@@ -47,6 +51,7 @@ impl ErrorCode {
         Self::DeadlineExceeded,
         Self::Unauthenticated,
         Self::PermissionDenied,
+        Self::FailedPrecondition,
         Self::Internal,
     ];
 
@@ -61,6 +66,7 @@ impl ErrorCode {
             Self::DeadlineExceeded => "deadline_exceeded",
             Self::Unauthenticated => "unauthenticated",
             Self::PermissionDenied => "permission_denied",
+            Self::FailedPrecondition => "failed_precondition",
             Self::Internal => "internal",
         }
     }
@@ -76,6 +82,7 @@ impl ErrorCode {
             Self::DeadlineExceeded => Code::DeadlineExceeded,
             Self::Unauthenticated => Code::Unauthenticated,
             Self::PermissionDenied => Code::PermissionDenied,
+            Self::FailedPrecondition => Code::FailedPrecondition,
             Self::Internal => Code::Internal,
         }
     }
@@ -91,6 +98,7 @@ impl ErrorCode {
             Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::FailedPrecondition => StatusCode::BAD_REQUEST,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,7 +110,8 @@ impl ErrorCode {
     /// The code for a status that carries no `rag-error-code` (e.g. from tonic itself).
     fn from_grpc(code: Code) -> Self {
         match code {
-            Code::InvalidArgument | Code::FailedPrecondition => Self::InvalidArgument,
+            Code::InvalidArgument => Self::InvalidArgument,
+            Code::FailedPrecondition => Self::FailedPrecondition,
             Code::NotFound => Self::NotFound,
             Code::OutOfRange => Self::PayloadTooLarge,
             Code::ResourceExhausted => Self::RateLimited,
@@ -152,6 +161,10 @@ impl ServiceError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn failed_precondition(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::FailedPrecondition, message)
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
@@ -254,6 +267,7 @@ mod tests {
             ErrorCode::PayloadTooLarge,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::RateLimited,
+            ErrorCode::FailedPrecondition,
         ] {
             assert!(code.http_status().is_client_error(), "{code:?}");
         }
