@@ -8,6 +8,13 @@
 //!   "dimensions", "normalize"}`, answer `{"embedding", "inputTextTokenCount"}`. Its vectors
 //!   are [`embedding`]: bag-of-words hashes, so texts sharing words are similar and tests can
 //!   compute what to expect.
+//! * `POST /model/{modelId}/invoke` with the rerank models ([`COHERE_RERANK`],
+//!   [`AMAZON_RERANK`]): body `{"query", "documents", "top_n"}` (Cohere's also
+//!   `"api_version": 2` or more), checked as Bedrock checks it (at least one and at most
+//!   1,000 documents, `top_n` in 1..=documents); answer `{"results": [{"index",
+//!   "relevance_score"}]}` best first (Amazon's spelled `relevanceScore`). The score is
+//!   [`rerank_score`], the share of the query's words a document contains, so tests know the
+//!   order to expect; requests are recorded ([`StandIn::rerank_requests`]).
 //! * `POST /model/{modelId}/converse`: the Converse API's JSON (`messages`, `system`,
 //!   `inferenceConfig` in; `output.message`, `stopReason`, `usage`, `metrics` out), for any
 //!   model but an embedding one.
@@ -23,6 +30,7 @@
 //! Test controls: throttle the first requests, fail a model, slow the stream down, count the
 //! streams a client abandoned.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -39,6 +47,13 @@ use crate::{Controls, chat_controls, count_words, deltas, limit, paced_body};
 
 /// The only embedding model the stand-in serves.
 pub const MODEL_ID: &str = "amazon.titan-embed-text-v2:0";
+
+/// The rerank models the stand-in serves.
+pub const COHERE_RERANK: &str = "cohere.rerank-v3-5:0";
+pub const AMAZON_RERANK: &str = "amazon.rerank-v1:0";
+
+/// Most documents one rerank request may carry, as in Bedrock.
+const MAX_RERANK_DOCUMENTS: usize = 1_000;
 
 /// A running stand-in; dropping it stops the server.
 pub struct StandIn {
@@ -83,6 +98,11 @@ impl StandIn {
     }
 
     chat_controls!();
+
+    /// The rerank requests received so far (refused ones included), as (model id, body).
+    pub fn rerank_requests(&self) -> Vec<(String, Value)> {
+        self.controls.reranks.lock().clone()
+    }
 }
 
 impl Drop for StandIn {
@@ -139,6 +159,9 @@ async fn invoke(
     if let Some(refused) = unsigned(&headers) {
         return refused;
     }
+    if [COHERE_RERANK, AMAZON_RERANK].contains(&model_id.as_str()) {
+        return rerank(&controls, &model_id, throttled, &body);
+    }
     if model_id != MODEL_ID {
         return error(
             StatusCode::NOT_FOUND,
@@ -179,6 +202,81 @@ async fn invoke(
         "inputTextTokenCount": text.split_whitespace().count(),
     }))
     .into_response()
+}
+
+/// The stand-in's relevance of `document` to `query`: the share of the query's distinct
+/// words (lower-cased runs of letters and digits) that the document contains, in [0, 1].
+pub fn rerank_score(query: &str, document: &str) -> f32 {
+    let words = |text: &str| -> HashSet<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let query = words(query);
+    if query.is_empty() {
+        return 0.0;
+    }
+    let document = words(document);
+    query.intersection(&document).count() as f32 / query.len() as f32
+}
+
+/// A rerank `InvokeModel` call (signed, counted and throttled by the caller).
+fn rerank(controls: &Controls, model_id: &str, throttled: bool, body: &[u8]) -> Response {
+    let invalid = |message: &str| error(StatusCode::BAD_REQUEST, "ValidationException", message);
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return invalid("Malformed input request");
+    };
+    controls
+        .reranks
+        .lock()
+        .push((model_id.to_owned(), request.clone()));
+    if throttled {
+        return throttling();
+    }
+    if controls.is_failing(model_id) {
+        return internal_error();
+    }
+    let Some(query) = request["query"].as_str().filter(|q| !q.trim().is_empty()) else {
+        return invalid("Malformed input request: #/query: expected a non-empty string");
+    };
+    let Some(documents) = request["documents"].as_array() else {
+        return invalid("Malformed input request: #/documents: expected an array");
+    };
+    let documents: Option<Vec<&str>> = documents.iter().map(Value::as_str).collect();
+    let Some(documents) = documents else {
+        return invalid("Malformed input request: #/documents: expected strings");
+    };
+    if documents.is_empty() || documents.len() > MAX_RERANK_DOCUMENTS {
+        return invalid("Malformed input request: #/documents: expected 1 to 1000 items");
+    }
+    let top_n = request["top_n"]
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok());
+    let Some(top_n) = top_n.filter(|n| (1..=documents.len()).contains(n)) else {
+        return invalid("Malformed input request: #/top_n: expected 1 to the number of documents");
+    };
+    let cohere = model_id == COHERE_RERANK;
+    if cohere && request["api_version"].as_u64().is_none_or(|v| v < 2) {
+        return invalid("Malformed input request: #/api_version: expected 2 or more");
+    }
+    let mut scored: Vec<(usize, f32)> = documents
+        .iter()
+        .map(|d| rerank_score(query, d))
+        .enumerate()
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let score_key = if cohere {
+        "relevance_score"
+    } else {
+        "relevanceScore"
+    };
+    let results: Vec<Value> = scored
+        .into_iter()
+        .take(top_n)
+        .map(|(index, score)| json!({"index": index, score_key: score}))
+        .collect();
+    Json(json!({ "results": results })).into_response()
 }
 
 fn unsigned(headers: &HeaderMap) -> Option<Response> {

@@ -146,6 +146,8 @@ struct Controls {
     delay_per_token: Mutex<Duration>,
     cancelled_streams: AtomicUsize,
     completed_streams: AtomicUsize,
+    /// Bedrock rerank requests received, as (model id, body).
+    reranks: Mutex<Vec<(String, serde_json::Value)>>,
 }
 
 impl Controls {
