@@ -55,9 +55,8 @@ impl Default for TitanOptions {
 
 #[derive(Debug)]
 pub struct BedrockTitan {
-    aws: AwsConfig,
     options: TitanOptions,
-    client: OnceCell<Client>,
+    invoker: Invoker,
     /// Titan's tokenizer is not published: counts are approximate (see [`TokenCounter`]).
     tokens: TokenCounter,
 }
@@ -90,63 +89,21 @@ impl BedrockTitan {
             ));
         }
         Ok(Self {
-            aws,
+            invoker: Invoker::new(aws, options.max_attempts, options.endpoint_url.clone()),
             options,
-            client: OnceCell::new(),
             tokens: TokenCounter::approximate(TITAN_V2_MAX_TOKENS),
         })
     }
 
-    async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                let mut config =
-                    aws_sdk_bedrockruntime::config::Builder::from(self.aws.sdk_config().await)
-                        .retry_config(
-                            RetryConfig::standard().with_max_attempts(self.options.max_attempts),
-                        );
-                if let Some(url) = &self.options.endpoint_url {
-                    config = config.endpoint_url(url);
-                }
-                Client::from_conf(config.build())
-            })
-            .await
-    }
-
-    async fn embed_one(&self, client: &Client, text: &str) -> Result<Vec<f32>, EmbeddingError> {
+    async fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbeddingError> {
         let body = serde_json::to_vec(&InvokeBody {
             input_text: text,
             dimensions: self.options.dimensions,
             normalize: true,
         })
         .map_err(|e| EmbeddingError::Inference(e.to_string()))?;
-        let output = client
-            .invoke_model()
-            .model_id(&self.options.model_id)
-            .content_type("application/json")
-            .accept("application/json")
-            .body(Blob::new(body))
-            .send()
-            .await
-            .map_err(|e| {
-                let code = e
-                    .as_service_error()
-                    .and_then(|s| s.code())
-                    .unwrap_or_default();
-                match code {
-                    // The input itself is refused (e.g. too long): retrying cannot help.
-                    "ValidationException" => EmbeddingError::InvalidInput(format!(
-                        "Bedrock refused the input: {}",
-                        DisplayErrorContext(&e)
-                    )),
-                    _ => EmbeddingError::Unavailable(format!(
-                        "Bedrock InvokeModel {}: {}",
-                        self.options.model_id,
-                        DisplayErrorContext(&e)
-                    )),
-                }
-            })?;
-        let parsed: InvokeOutput = serde_json::from_slice(output.body().as_ref())
+        let output = self.invoker.invoke(&self.options.model_id, body).await?;
+        let parsed: InvokeOutput = serde_json::from_slice(output.as_ref())
             .map_err(|e| EmbeddingError::Inference(format!("Titan response: {e}")))?;
         if parsed.embedding.len() != self.options.dimensions {
             return Err(EmbeddingError::Inference(format!(
@@ -176,12 +133,8 @@ impl EmbeddingModel for BedrockTitan {
                 texts.len()
             )));
         }
-        let client = self.client().await;
         // Collected first: a stream over a borrowing closure is not `Send` for async-trait.
-        let calls: Vec<_> = texts
-            .iter()
-            .map(|text| self.embed_one(client, text))
-            .collect();
+        let calls: Vec<_> = texts.iter().map(|text| self.embed_one(text)).collect();
         futures::stream::iter(calls)
             .buffered(self.options.concurrency)
             .try_collect()
@@ -194,5 +147,79 @@ impl EmbeddingModel for BedrockTitan {
 
     fn max_tokens(&self) -> usize {
         TITAN_V2_MAX_TOKENS
+    }
+}
+
+/// Bedrock Runtime's `InvokeModel` with JSON in and out, through a client made on first use
+/// (the AWS configuration's region, timeouts and credentials; another endpoint if given;
+/// throttling and transient failures retried by the SDK's standard strategy). Shared by the
+/// Bedrock models of this crate (Titan here, the rerank models in `crate::rerank`).
+#[derive(Debug)]
+pub(crate) struct Invoker {
+    aws: AwsConfig,
+    max_attempts: u32,
+    endpoint_url: Option<String>,
+    client: OnceCell<Client>,
+}
+
+impl Invoker {
+    pub(crate) fn new(aws: AwsConfig, max_attempts: u32, endpoint_url: Option<String>) -> Self {
+        Self {
+            aws,
+            max_attempts,
+            endpoint_url,
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| async {
+                let mut config =
+                    aws_sdk_bedrockruntime::config::Builder::from(self.aws.sdk_config().await)
+                        .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts));
+                if let Some(url) = &self.endpoint_url {
+                    config = config.endpoint_url(url);
+                }
+                Client::from_conf(config.build())
+            })
+            .await
+    }
+
+    /// The response body of `model_id` to `body`. A `ValidationException` (the input itself
+    /// is refused, e.g. too long: retrying cannot help) is [`EmbeddingError::InvalidInput`];
+    /// anything else that still fails after the retries is [`EmbeddingError::Unavailable`].
+    pub(crate) async fn invoke(
+        &self,
+        model_id: &str,
+        body: Vec<u8>,
+    ) -> Result<Blob, EmbeddingError> {
+        let output = self
+            .client()
+            .await
+            .invoke_model()
+            .model_id(model_id)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(body))
+            .send()
+            .await
+            .map_err(|e| {
+                let code = e
+                    .as_service_error()
+                    .and_then(|s| s.code())
+                    .unwrap_or_default();
+                match code {
+                    "ValidationException" => EmbeddingError::InvalidInput(format!(
+                        "Bedrock refused the input: {}",
+                        DisplayErrorContext(&e)
+                    )),
+                    _ => EmbeddingError::Unavailable(format!(
+                        "Bedrock InvokeModel {model_id}: {}",
+                        DisplayErrorContext(&e)
+                    )),
+                }
+            })?;
+        Ok(output.body)
     }
 }

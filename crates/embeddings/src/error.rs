@@ -17,7 +17,7 @@ pub enum EmbeddingError {
     ModelFilesMissing { path: PathBuf },
 
     /// The model files are there but could not be read or do not describe the expected model.
-    #[error("failed to load the embedding model from {}: {message}", path.display())]
+    #[error("failed to load the model from {}: {message}", path.display())]
     ModelLoad { path: PathBuf, message: String },
 
     /// The tokenizer could not be configured or failed on an input.

@@ -2,7 +2,10 @@
 //!
 //! Owns: the [`EmbeddingModel`] trait every service embeds through, its error type
 //! [`EmbeddingError`], the local all-MiniLM-L6-v2 model run on the CPU with candle
-//! ([`LocalMiniLm`]), Amazon Titan Text Embeddings V2 on Bedrock ([`BedrockTitan`]), a deterministic hashing stand-in for tests ([`HashEmbedding`]), and
+//! ([`LocalMiniLm`]), Amazon Titan Text Embeddings V2 on Bedrock ([`BedrockTitan`]), a
+//! deterministic hashing stand-in for tests ([`HashEmbedding`]), the [`Reranker`] trait and
+//! its models (a BERT cross-encoder with candle, [`CrossEncoder`]; Bedrock's rerank models,
+//! [`BedrockRerank`]: see [`rerank`]), and
 //! where the model files live on disk ([`default_model_dir`]; they are fetched by
 //! `scripts/fetch-model.sh`), and the embedding cache that wraps any model
 //! ([`CachedEmbeddings`] over a [`VectorCache`], embedded in SQLite). Does not own: choosing a model from the configuration,
@@ -13,10 +16,12 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 pub mod bedrock;
+mod bert;
 pub mod cache;
 mod error;
 pub mod fake;
 pub mod local;
+pub mod rerank;
 pub mod tokens;
 
 pub use bedrock::{BedrockTitan, TitanOptions};
@@ -24,6 +29,7 @@ pub use cache::{CachedEmbeddings, SqliteVectorCache, VectorCache};
 pub use error::EmbeddingError;
 pub use fake::HashEmbedding;
 pub use local::LocalMiniLm;
+pub use rerank::{BedrockRerank, BedrockRerankOptions, CrossEncoder, Reranker};
 pub use tokens::TokenCounter;
 
 /// Environment variable that overrides where [`default_model_dir`] looks for the weights.

@@ -20,13 +20,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::utils::padding::{PaddingParams, PaddingStrategy, pad_encodings};
-use tokenizers::utils::truncation::{TruncationDirection, TruncationParams, TruncationStrategy};
+use candle_core::{Device, Tensor};
+use candle_transformers::models::bert::BertModel;
+use tokenizers::utils::padding::PaddingParams;
 use tokenizers::{Encoding, Tokenizer};
 
+use crate::bert;
+pub use crate::bert::MODEL_FILES;
 use crate::{
     DEFAULT_MAX_TEXTS_PER_CALL, EmbeddingError, EmbeddingModel, TokenCounter, default_model_dir,
 };
@@ -45,9 +45,6 @@ pub(crate) const SPECIAL_TOKENS_PER_INPUT: usize = 2;
 
 /// Texts per forward pass by default.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
-
-/// The files [`LocalMiniLm::load`] reads from the model directory.
-pub const MODEL_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
 
 /// all-MiniLM-L6-v2 on the CPU (see the [module docs](self)).
 ///
@@ -100,59 +97,23 @@ impl LocalMiniLm {
     /// (as written by `scripts/fetch-model.sh`). Reads ~90 MB; takes well under a second.
     pub fn load(model_dir: &Path) -> Result<Self, EmbeddingError> {
         let started = Instant::now();
-        let [weights_path, tokenizer_path, config_path] = MODEL_FILES.map(|f| model_dir.join(f));
-        for path in [&weights_path, &tokenizer_path, &config_path] {
-            if !path.is_file() {
-                return Err(EmbeddingError::ModelFilesMissing { path: path.clone() });
-            }
-        }
+        let files = bert::load_dir(model_dir, MINILM_MAX_TOKENS)?;
         let load_error = |message: String| EmbeddingError::ModelLoad {
             path: model_dir.to_path_buf(),
             message,
         };
-
-        let config_text = std::fs::read_to_string(&config_path)
-            .map_err(|e| load_error(format!("reading config.json: {e}")))?;
-        let config: Config = serde_json::from_str(&config_text)
-            .map_err(|e| load_error(format!("parsing config.json: {e}")))?;
-        if config.hidden_size != MINILM_DIMENSIONS {
+        if files.config.hidden_size != MINILM_DIMENSIONS {
             return Err(load_error(format!(
                 "config.json has hidden_size {}, all-MiniLM-L6-v2 has {MINILM_DIMENSIONS}",
-                config.hidden_size
+                files.config.hidden_size
             )));
         }
-
-        let device = Device::Cpu;
-        let weights = std::fs::read(&weights_path)
-            .map_err(|e| load_error(format!("reading model.safetensors: {e}")))?;
-        let tensors = candle_core::safetensors::load_buffer(&weights, &device)
-            .map_err(|e| load_error(format!("parsing model.safetensors: {e}")))?;
-        drop(weights);
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = BertModel::load(vb, &config)
+        let model = BertModel::load(files.weights, &files.config)
             .map_err(|e| load_error(format!("building BERT from model.safetensors: {e}")))?;
-
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| load_error(format!("parsing tokenizer.json: {e}")))?;
-        // The file pads and truncates to a fixed 128; sentence-transformers pads to the
-        // longest input and truncates at max_seq_length = 256.
-        let padding = PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..tokenizer.get_padding().cloned().unwrap_or_default()
-        };
-        tokenizer.with_padding(None);
         let counter = TokenCounter::exact(
-            tokenizer.clone(),
+            files.tokenizer.clone(),
             MINILM_MAX_TOKENS - SPECIAL_TOKENS_PER_INPUT,
         )?;
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                direction: TruncationDirection::Right,
-                max_length: MINILM_MAX_TOKENS,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-            }))
-            .map_err(|e| load_error(format!("configuring the tokenizer: {e}")))?;
 
         tracing::info!(
             model_dir = %model_dir.display(),
@@ -163,10 +124,10 @@ impl LocalMiniLm {
         Ok(Self {
             inner: Arc::new(Inner {
                 model,
-                tokenizer,
+                tokenizer: files.tokenizer,
                 counter,
-                padding,
-                device,
+                padding: files.padding,
+                device: Device::Cpu,
                 model_dir: model_dir.to_path_buf(),
             }),
             batch_size: DEFAULT_BATCH_SIZE,
@@ -224,14 +185,7 @@ impl EmbeddingModel for LocalMiniLm {
         let inner = Arc::clone(&self.inner);
         let texts = texts.to_vec();
         let batch_size = self.batch_size;
-        let work = move || inner.embed_blocking(&texts, batch_size);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => handle.spawn_blocking(work).await.map_err(|e| {
-                EmbeddingError::Inference(format!("the embedding worker failed: {e}"))
-            })?,
-            // Polled outside a tokio runtime: there is no blocking pool to move to.
-            Err(_) => work(),
-        }
+        bert::on_blocking_pool(move || inner.embed_blocking(&texts, batch_size)).await
     }
 
     /// Runs the tokenizer on the calling thread (microseconds per sentence).
@@ -260,62 +214,19 @@ impl Inner {
             .tokenizer
             .encode_batch(inputs, true)
             .map_err(|e| EmbeddingError::Tokenizer(e.to_string()))?;
-
-        // Sort by length so each sub-batch pads little; remember where each text came from.
-        let mut indexed: Vec<(usize, Encoding)> = encodings.into_iter().enumerate().collect();
-        indexed.sort_by_key(|(_, encoding)| encoding.len());
-        let (positions, mut encodings): (Vec<usize>, Vec<Encoding>) = indexed.into_iter().unzip();
-
-        let batch_size = batch_size.max(1);
-        let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
-        for (batch_positions, batch) in positions
-            .chunks(batch_size)
-            .zip(encodings.chunks_mut(batch_size))
-        {
-            pad_encodings(batch, &self.padding)
-                .map_err(|e| EmbeddingError::Tokenizer(e.to_string()))?;
-            let vectors = self
-                .forward(batch)
-                .map_err(|e| EmbeddingError::Inference(e.to_string()))?;
-            if vectors.len() != batch.len() {
-                return Err(EmbeddingError::Inference(format!(
-                    "{} vectors for a batch of {}",
-                    vectors.len(),
-                    batch.len()
-                )));
-            }
-            for (&position, vector) in batch_positions.iter().zip(vectors) {
-                if let Some(slot) = out.get_mut(position) {
-                    *slot = Some(vector);
-                }
-            }
-        }
+        let vectors =
+            bert::in_sorted_batches(encodings, &self.padding, batch_size, |b| self.forward(b))?;
         tracing::debug!(
             texts = texts.len(),
             elapsed_ms = started.elapsed().as_millis(),
             "embedded"
         );
-        out.into_iter()
-            .map(|v| v.ok_or_else(|| EmbeddingError::Inference("a text got no vector".into())))
-            .collect()
+        Ok(vectors)
     }
 
     /// One forward pass over encodings padded to the same length.
     fn forward(&self, batch: &[Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let rows = batch.len();
-        let len = batch.first().map_or(0, Encoding::len);
-        let mut ids = Vec::with_capacity(rows * len);
-        let mut type_ids = Vec::with_capacity(rows * len);
-        let mut mask = Vec::with_capacity(rows * len);
-        for encoding in batch {
-            ids.extend_from_slice(encoding.get_ids());
-            type_ids.extend_from_slice(encoding.get_type_ids());
-            mask.extend_from_slice(encoding.get_attention_mask());
-        }
-        // `from_vec` checks that every row had `len` tokens.
-        let ids = Tensor::from_vec(ids, (rows, len), &self.device)?;
-        let type_ids = Tensor::from_vec(type_ids, (rows, len), &self.device)?;
-        let mask = Tensor::from_vec(mask, (rows, len), &self.device)?;
+        let (ids, type_ids, mask) = bert::inputs(batch, &self.device)?;
         let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
         mean_pool_l2(&hidden, &mask)?.to_vec2::<f32>()
     }
