@@ -61,6 +61,8 @@ pub struct Settings {
     pub keyword_index: KeywordIndexSettings,
     pub cache: CacheSettings,
     pub embedding: EmbeddingSettings,
+    /// The model that re-scores the fused top candidates when a search asks for reranking.
+    pub reranker: RerankerSettings,
     pub gateway: GatewaySettings,
     pub router: RouterSettings,
     pub retriever: RetrieverSettings,
@@ -91,6 +93,7 @@ impl Default for Settings {
             keyword_index: KeywordIndexSettings::default(),
             cache: CacheSettings::default(),
             embedding: EmbeddingSettings::default(),
+            reranker: RerankerSettings::default(),
             gateway: GatewaySettings::default(),
             router: RouterSettings::default(),
             retriever: RetrieverSettings::default(),
@@ -473,6 +476,63 @@ impl Default for EmbeddingSettings {
     }
 }
 
+/// The reranker (`[reranker]`): a model that reads the query with each of the fused top
+/// `retriever.rerank_candidates` and re-scores them. Used by searches that ask for it (the
+/// request's `rerank`, else its domain's, else `retriever.rerank`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RerankerSettings {
+    /// No reranker: a search that asks for reranking is refused (FAILED_PRECONDITION).
+    #[default]
+    None,
+    /// A Hugging Face `BertForSequenceClassification` cross-encoder with one label (e.g.
+    /// `cross-encoder/ms-marco-MiniLM-L-6-v2`) on the CPU with candle: a directory of
+    /// `config.json`, `tokenizer.json` and `model.safetensors`, which the operator supplies.
+    CrossEncoder {
+        model_dir: PathBuf,
+        /// Tokens of a (query, passage) pair, special tokens included; longer pairs are
+        /// truncated, the longer side first. At most the model's `max_position_embeddings`.
+        #[serde(default = "default_rerank_max_tokens")]
+        max_tokens: usize,
+    },
+    /// A rerank model on Amazon Bedrock (`InvokeModel`, in the `aws` region).
+    Bedrock {
+        /// `cohere.rerank-v3-5:0` or `amazon.rerank-v1:0` (or another id of the same API).
+        #[serde(default = "default_bedrock_rerank_model_id")]
+        model_id: String,
+        /// Attempts per request (throttling is retried with backoff).
+        #[serde(default = "default_titan_max_attempts")]
+        max_attempts: u32,
+        /// Another Bedrock endpoint than the region's (a VPC endpoint, or a stand-in in
+        /// tests); wins over `aws.endpoint_url` for Bedrock.
+        #[serde(default)]
+        endpoint_url: Option<String>,
+    },
+}
+
+fn default_rerank_max_tokens() -> usize {
+    512
+}
+
+fn default_bedrock_rerank_model_id() -> String {
+    "cohere.rerank-v3-5:0".into()
+}
+
+impl RerankerSettings {
+    /// The model id the reranker reports (and experiments record): the Bedrock model's, or
+    /// the cross-encoder directory's name; `None` without a reranker.
+    pub fn model_id(&self) -> Option<String> {
+        match self {
+            Self::None => None,
+            Self::CrossEncoder { model_dir, .. } => Some(model_dir.file_name().map_or_else(
+                || "cross-encoder".into(),
+                |n| n.to_string_lossy().into_owned(),
+            )),
+            Self::Bedrock { model_id, .. } => Some(model_id.clone()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
@@ -700,6 +760,14 @@ pub struct RetrieverSettings {
     pub neighbours: u32,
     /// The most neighbours on each side a request or a domain may ask for.
     pub max_neighbours: u32,
+    /// Rerank when neither the request nor its domain says: the fused top
+    /// `rerank_candidates` are re-scored by the `[reranker]`, and the top k of its order
+    /// returned. Needs a reranker (`reranker.kind`).
+    pub rerank: bool,
+    /// Fused candidates re-scored by a rerank (at least the hits asked for), 1 to 200: more
+    /// finds more for the reranker to promote, and costs it more (a local cross-encoder
+    /// takes ~10 ms per passage on two cores).
+    pub rerank_candidates: u32,
 }
 
 impl Default for RetrieverSettings {
@@ -714,6 +782,8 @@ impl Default for RetrieverSettings {
             rrf_k: 60.0,
             neighbours: 0,
             max_neighbours: 3,
+            rerank: false,
+            rerank_candidates: 30,
         }
     }
 }
@@ -1069,6 +1139,10 @@ pub struct DomainSettings {
     /// retriever's. A request's own `neighbours` wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neighbours: Option<u32>,
+    /// This domain's `retriever.rerank`; unset: the retriever's. A request's own `rerank`
+    /// wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<bool>,
 }
 
 fn default_tier() -> Tier {
@@ -1087,6 +1161,7 @@ impl DomainSettings {
             semantic_threshold: None,
             denied_topics: Vec::new(),
             neighbours: None,
+            rerank: None,
         }
     }
 

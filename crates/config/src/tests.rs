@@ -306,3 +306,107 @@ fn an_open_gateway_must_listen_on_loopback() {
     s.gateway.listen = "[::1]:8080".parse().unwrap();
     s.validate().unwrap();
 }
+
+#[test]
+fn the_reranker_is_off_by_default_and_configured_by_kind() {
+    let s = Settings::load(None, &env(&[])).unwrap();
+    assert_eq!(s.reranker, RerankerSettings::None);
+    assert_eq!(s.reranker.model_id(), None);
+    assert!(!s.retriever.rerank);
+    assert_eq!(s.retriever.rerank_candidates, 30);
+
+    // From the environment, with the defaults of the kind.
+    let s = Settings::load(
+        None,
+        &env(&[
+            ("RAG__RERANKER__KIND", "bedrock"),
+            ("RAG__RETRIEVER__RERANK", "true"),
+            ("RAG__RETRIEVER__RERANK_CANDIDATES", "50"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        s.reranker,
+        RerankerSettings::Bedrock {
+            model_id: "cohere.rerank-v3-5:0".into(),
+            max_attempts: 8,
+            endpoint_url: None,
+        }
+    );
+    assert_eq!(
+        (s.retriever.rerank, s.retriever.rerank_candidates),
+        (true, 50)
+    );
+
+    // From a file, with a domain that turns it on.
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        file,
+        "[reranker]\nkind = \"cross_encoder\"\nmodel_dir = \"/models/ms-marco-MiniLM-L-6-v2\"\n\
+         [[domains]]\nname = \"legal\"\nrerank = true\n"
+    )
+    .unwrap();
+    let s = Settings::load(Some(file.path()), &env(&[])).unwrap();
+    assert_eq!(
+        s.reranker,
+        RerankerSettings::CrossEncoder {
+            model_dir: "/models/ms-marco-MiniLM-L-6-v2".into(),
+            max_tokens: 512,
+        }
+    );
+    assert_eq!(
+        s.reranker.model_id().as_deref(),
+        Some("ms-marco-MiniLM-L-6-v2")
+    );
+    assert_eq!(s.domain("legal").unwrap().rerank, Some(true));
+}
+
+#[test]
+fn bad_reranker_settings_name_the_key() {
+    for (pairs, key) in [
+        // On by default, or in a domain, with no reranker.
+        (vec![("RAG__RETRIEVER__RERANK", "true")], "retriever.rerank"),
+        (
+            vec![("RAG__RETRIEVER__RERANK_CANDIDATES", "0")],
+            "retriever.rerank_candidates",
+        ),
+        (
+            vec![("RAG__RETRIEVER__RERANK_CANDIDATES", "201")],
+            "retriever.rerank_candidates",
+        ),
+        (vec![("RAG__RERANKER__KIND", "cross_encoder")], "model_dir"),
+        (
+            vec![
+                ("RAG__RERANKER__KIND", "cross_encoder"),
+                ("RAG__RERANKER__MODEL_DIR", "/m"),
+                ("RAG__RERANKER__MAX_TOKENS", "4"),
+            ],
+            "reranker.max_tokens",
+        ),
+        (
+            vec![
+                ("RAG__RERANKER__KIND", "bedrock"),
+                ("RAG__RERANKER__MODEL_ID", " "),
+            ],
+            "reranker.model_id",
+        ),
+        (
+            vec![
+                ("RAG__RERANKER__KIND", "bedrock"),
+                ("RAG__RERANKER__ENDPOINT_URL", "bedrock:443"),
+            ],
+            "reranker.endpoint_url",
+        ),
+        (vec![("RAG__RERANKER__KIND", "colbert")], "colbert"),
+    ] {
+        let err = Settings::load(None, &env(&pairs)).unwrap_err();
+        assert!(err.to_string().contains(key), "{pairs:?}: {err}");
+    }
+    let err = Settings::load(None, &env(&[("RAG__RETRIEVER__RERANK", "true")])).unwrap_err();
+    assert!(err.to_string().contains("reranker.kind"), "{err}");
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write!(file, "[[domains]]\nname = \"hr\"\nrerank = true\n").unwrap();
+    let err = Settings::load(Some(file.path()), &env(&[])).unwrap_err();
+    assert!(err.to_string().contains("domains.rerank"), "{err}");
+}

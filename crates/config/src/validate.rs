@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use crate::{
     AuthMode, AwsCredentials, CacheBackend, DeniedTopicSettings, EmbeddingSettings,
-    FeedbackSettings, GeneratorSettings, LiveConfigSource, Settings, Tier, VectorStoreSettings,
+    FeedbackSettings, GeneratorSettings, LiveConfigSource, RerankerSettings, Settings, Tier,
+    VectorStoreSettings,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,9 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 /// model truncates (the chunker also caps chunks at what the configured model takes).
 const MIN_CHUNK_TOKENS: usize = 16;
 const MAX_CHUNK_TOKENS: usize = 8192;
+
+/// Most fused candidates one rerank may re-score (`retriever.rerank_candidates`).
+const MAX_RERANK_CANDIDATES: u32 = 200;
 
 /// The rule every tenant, domain and queue name follows, wherever it is checked.
 fn is_name(s: &str) -> bool {
@@ -254,6 +258,7 @@ impl Settings {
                 "must be at most retriever.max_neighbours",
             ));
         }
+        self.validate_reranker()?;
         if !(MIN_CHUNK_TOKENS..=MAX_CHUNK_TOKENS).contains(&self.ingest.chunk_size) {
             return Err(invalid(
                 "ingest.chunk_size",
@@ -499,6 +504,64 @@ impl Settings {
                 "feedback.url",
                 "must start with postgres:// or postgresql://",
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_reranker(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_RERANK_CANDIDATES).contains(&self.retriever.rerank_candidates) {
+            return Err(invalid(
+                "retriever.rerank_candidates",
+                format!("must be 1 to {MAX_RERANK_CANDIDATES}"),
+            ));
+        }
+        match &self.reranker {
+            RerankerSettings::None => {
+                let default_on = self.retriever.rerank.then_some("retriever.rerank");
+                let domain_on = self
+                    .domains
+                    .iter()
+                    .find(|d| d.rerank == Some(true))
+                    .map(|_| "domains.rerank");
+                if let Some(key) = default_on.or(domain_on) {
+                    return Err(invalid(
+                        key,
+                        "reranking is on, but reranker.kind is \"none\"; set it to \"cross_encoder\" (with model_dir) or \"bedrock\"",
+                    ));
+                }
+            }
+            RerankerSettings::CrossEncoder {
+                model_dir,
+                max_tokens,
+            } => {
+                if model_dir.as_os_str().is_empty() {
+                    return Err(invalid(
+                        "reranker.model_dir",
+                        "must name a cross-encoder directory (config.json, tokenizer.json, model.safetensors)",
+                    ));
+                }
+                if !(16..=8192).contains(max_tokens) {
+                    return Err(invalid("reranker.max_tokens", "must be 16 to 8192"));
+                }
+            }
+            RerankerSettings::Bedrock {
+                model_id,
+                max_attempts,
+                endpoint_url,
+            } => {
+                if model_id.trim().is_empty() {
+                    return Err(invalid(
+                        "reranker.model_id",
+                        "must name a Bedrock rerank model, e.g. \"cohere.rerank-v3-5:0\" or \"amazon.rerank-v1:0\"",
+                    ));
+                }
+                if !(1..=20).contains(max_attempts) {
+                    return Err(invalid("reranker.max_attempts", "must be 1 to 20"));
+                }
+                if let Some(url) = endpoint_url {
+                    check_url("reranker.endpoint_url", url)?;
+                }
+            }
         }
         Ok(())
     }
