@@ -13,11 +13,11 @@ use rag_cache::{Cache, MemoryCache, RedisCache, RedisOptions};
 use rag_catalog::{Catalog, SqliteCatalog};
 use rag_config::{
     CacheBackend, CatalogSettings, EmbeddingSettings, FeedbackSettings, GeneratorSettings,
-    ObjectStoreSettings, QueueBackend, Settings, VectorStoreSettings,
+    ObjectStoreSettings, QueueBackend, RerankerSettings, Settings, VectorStoreSettings,
 };
 use rag_embeddings::{
-    BedrockTitan, CachedEmbeddings, EmbeddingModel, LocalMiniLm, SqliteVectorCache, TitanOptions,
-    TokenCounter,
+    BedrockRerank, BedrockRerankOptions, BedrockTitan, CachedEmbeddings, CrossEncoder,
+    EmbeddingModel, LocalMiniLm, Reranker, SqliteVectorCache, TitanOptions, TokenCounter,
 };
 use rag_feedback::{FeedbackStore, PostgresFeedbackStore, SqliteFeedbackStore};
 use rag_generation::{BedrockConverse, BedrockOptions, Generator, OpenAiChat, OpenAiOptions};
@@ -369,6 +369,43 @@ pub async fn embedding_model(settings: &Settings) -> Result<Arc<dyn EmbeddingMod
         .map(|m| Arc::new(m) as Arc<dyn EmbeddingModel>)
         .map_err(|e| error("embedding model")(e.to_string())),
     }
+}
+
+/// The reranker `settings.reranker` names; `None` when it is `none`. A cross-encoder is
+/// loaded here (on the blocking pool: ~90 MB for a MiniLM); Bedrock is reached on first use.
+pub async fn reranker(settings: &Settings) -> Result<Option<Arc<dyn Reranker>>, BackendError> {
+    let fail = |e: rag_embeddings::EmbeddingError| error("reranker")(e.to_string());
+    let model_id = settings.reranker.model_id().unwrap_or_default();
+    Ok(match &settings.reranker {
+        RerankerSettings::None => None,
+        RerankerSettings::CrossEncoder {
+            model_dir,
+            max_tokens,
+        } => {
+            let (dir, max_tokens) = (model_dir.clone(), *max_tokens);
+            let model =
+                tokio::task::spawn_blocking(move || CrossEncoder::load(&dir, model_id, max_tokens))
+                    .await
+                    .map_err(|e| error("reranker")(e.to_string()))?
+                    .map_err(fail)?;
+            Some(Arc::new(model))
+        }
+        RerankerSettings::Bedrock {
+            model_id,
+            max_attempts,
+            endpoint_url,
+        } => Some(Arc::new(
+            BedrockRerank::new(
+                aws(settings),
+                BedrockRerankOptions {
+                    model_id: model_id.clone(),
+                    max_attempts: *max_attempts,
+                    endpoint_url: endpoint_url.clone(),
+                },
+            )
+            .map_err(fail)?,
+        )),
+    })
 }
 
 /// The embedding models this process has loaded, one per configuration: index generations

@@ -179,6 +179,11 @@ pub(crate) struct QueryBody {
     /// retrieved chunk join the context (0 = off); the domain's setting when absent.
     #[serde(default)]
     neighbours: Option<u32>,
+    /// Reranking: the configured reranker re-scores the fused top candidates and the best
+    /// `top_k` of its order are the context; the domain's setting when absent. Without a
+    /// reranker configured, `true` is a 400 (`failed_precondition`).
+    #[serde(default)]
+    rerank: Option<bool>,
     /// Answer as Server-Sent Events, like `POST /v1/query/stream`.
     #[serde(default)]
     stream: bool,
@@ -196,6 +201,7 @@ impl QueryBody {
             request_id,
             alpha: self.alpha,
             neighbours: self.neighbours,
+            rerank: self.rerank,
         })
     }
 }
@@ -206,6 +212,7 @@ impl QueryBody {
     request_body = QueryBody,
     responses(
         (status = 200, description = "The answer (`text/event-stream` instead when `stream` is true)", body = Answer),
+        (status = 400, description = "`rerank` was asked for, but no reranker is configured (`failed_precondition`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field is invalid; `field` names it", body = ErrorBody),
         (status = 503, description = "A dependency is unavailable", body = ErrorBody),
@@ -232,6 +239,7 @@ pub(crate) async fn query(
     request_body = QueryBody,
     responses(
         (status = 200, description = "`event: token` (data: TokenEvent) as the answer is written, then `event: done` (data: Answer) or `event: error` (data: ErrorEvent)", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`rerank` was asked for, but no reranker is configured (`failed_precondition`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field is invalid; `field` names it", body = ErrorBody),
         (status = 503, description = "A dependency is unavailable", body = ErrorBody),

@@ -5,13 +5,16 @@
 //! (`search_ids`: no text is read or sent for the hundreds that fusion drops), the catalog
 //! check and fusion pick the top k, and only then are those k chunks read, with one exact
 //! lookup by point id in the keyword index. With adjacent-chunk expansion the hits'
-//! neighbours come from the same lookup (`expansion`).
+//! neighbours come from the same lookup (`expansion`). A search that asks for reranking
+//! reads the fused top `retriever.rerank_candidates` instead and has the reranker choose the
+//! top k among them (`rerank`).
 //!
 //! Owns the fusion arithmetic and the search filters (tenant always, domain when asked).
 //! Must not generate, cache or write to the indexes.
 
 pub mod expansion;
 pub mod fusion;
+pub mod rerank;
 
 use rag_grpc::Readiness;
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +25,7 @@ use tracing::Instrument as _;
 
 use rag_backends::generation::{self, Generation};
 use rag_backends::rag_catalog::Catalog;
+use rag_backends::rag_embeddings::Reranker;
 use rag_backends::rag_keyword_index::KeywordIndex;
 use rag_backends::rag_vector_store::VectorStore;
 use rag_config::{Fusion, RetrieverSettings, Settings};
@@ -85,6 +89,7 @@ pub async fn run(
         let retriever = Retriever {
             indexes: current,
             embedder: EmbedderServiceClient::new(embedder),
+            reranker: rag_backends::reranker(&settings).await?,
             settings: settings.retriever.clone(),
             default_top_k: settings.router.top_k,
         };
@@ -142,6 +147,8 @@ pub struct Retriever {
     /// The current generation's indexes; a search takes them once and uses only them.
     indexes: watch::Receiver<Arc<(u64, Indexes)>>,
     embedder: EmbedderServiceClient<Channel>,
+    /// `None` when `reranker.kind` is `none`.
+    reranker: Option<Arc<dyn Reranker>>,
     settings: RetrieverSettings,
     default_top_k: u32,
 }
@@ -192,10 +199,30 @@ impl Retriever {
                 ),
             ));
         }
+        let reranker = match (
+            request.rerank.unwrap_or(self.settings.rerank),
+            &self.reranker,
+        ) {
+            (false, _) => None,
+            (true, Some(reranker)) => Some(reranker.as_ref()),
+            (true, None) => {
+                return Err(ServiceError::failed_precondition(
+                    "reranking was asked for, but this retriever has no reranker \
+                     (reranker.kind = \"none\"); configure reranker.kind, or search without rerank",
+                )
+                .with_field("rerank"));
+            }
+        };
+        // The fused hits read (and reranked): the top k, or the rerank's candidates.
+        let pool = match reranker {
+            Some(_) => top_k.max(self.settings.rerank_candidates as usize),
+            None => top_k,
+        };
         let mode = request.fusion();
         let filter = SearchFilter::new(request.tenant.clone(), Some(request.domain.clone()));
         let candidates = (top_k * self.settings.candidates_per_hit as usize)
-            .max(self.settings.min_candidates as usize);
+            .max(self.settings.min_candidates as usize)
+            .max(pool);
 
         let indexes = self.indexes.borrow().clone();
         let (generation, indexes) = (indexes.0, &indexes.1);
@@ -270,7 +297,7 @@ impl Retriever {
         let ids = |list: &[Candidate]| list.iter().map(|c| (c.id, c.score)).collect::<Vec<_>>();
         let mut fused = tracing::info_span!("fuse", method = ?method)
             .in_scope(|| fusion::fuse(&ids(&dense), &ids(&keyword), method));
-        fused.truncate(top_k);
+        fused.truncate(pool);
 
         // Only the chunks of the hits (and of their neighbours) are read.
         let mut chunks = load_chunks(indexes, &request.tenant, &fused, &dense)
@@ -280,8 +307,27 @@ impl Retriever {
             .into_iter()
             .filter_map(|f| chunks.remove(&f.id).map(|chunk| (f, chunk)))
             .collect();
+        let hits: Vec<(fusion::Fused, ChunkRecord, Option<f32>)> = match reranker {
+            Some(reranker) if !hits.is_empty() => {
+                let span = tracing::info_span!(
+                    "rerank",
+                    candidates = hits.len(),
+                    model = reranker.model_id()
+                );
+                rerank::rerank(reranker, query, hits, top_k)
+                    .instrument(span)
+                    .await?
+                    .into_iter()
+                    .map(|(f, chunk, score)| (f, chunk, Some(score)))
+                    .collect()
+            }
+            _ => hits
+                .into_iter()
+                .map(|(f, chunk)| (f, chunk, None))
+                .collect(),
+        };
         let neighbours = if neighbours > 0 && !hits.is_empty() {
-            let records: Vec<&ChunkRecord> = hits.iter().map(|(_, c)| c).collect();
+            let records: Vec<&ChunkRecord> = hits.iter().map(|(_, c, _)| c).collect();
             let wanted = expansion::wanted(&records, neighbours);
             let found = indexes
                 .keywords
@@ -296,7 +342,7 @@ impl Retriever {
         let mut neighbours = neighbours.into_iter();
         let hits = hits
             .into_iter()
-            .map(|(f, chunk)| {
+            .map(|(f, chunk, rerank_score)| {
                 let around = neighbours.next().unwrap_or_default();
                 ScoredChunk {
                     chunk: Some(chunk.into()),
@@ -305,6 +351,7 @@ impl Retriever {
                     keyword_score: f.keyword,
                     before: around.before.into_iter().map(Into::into).collect(),
                     after: around.after.into_iter().map(Into::into).collect(),
+                    rerank_score,
                 }
             })
             .collect();

@@ -393,6 +393,7 @@ impl Router {
                 alpha: request.alpha,
                 fusion: 0,
                 neighbours: self.neighbours(request),
+                rerank: self.rerank(request),
             })
             .instrument(tracing::info_span!("retrieve", top_k))
             .await
@@ -624,6 +625,18 @@ impl Router {
         })
     }
 
+    /// Reranking for this request: its own `rerank`, else its domain's; unset leaves it to
+    /// the retriever's default.
+    fn rerank(&self, request: &AnswerRequest) -> Option<bool> {
+        request.rerank.or_else(|| {
+            self.live
+                .current()
+                .settings
+                .domain(&request.domain)
+                .and_then(|d| d.rerank)
+        })
+    }
+
     /// The scope every cached answer of this request must share: tenant, domain, the
     /// domain's epoch (which every document change bumps), the index generation and the
     /// retrieval parameters. `None` (no caching) when the cache is off or the epoch cannot be
@@ -646,8 +659,9 @@ impl Router {
         };
         let alpha = request.alpha.map(f32::to_bits).unwrap_or(u32::MAX);
         let neighbours = self.neighbours(request).map_or(-1, i64::from);
+        let rerank = self.rerank(request).map_or(-1, i64::from);
         Some(format!(
-            "{}:{domain}:e{epoch}:g{generation}:k{}:a{alpha:x}:n{neighbours}",
+            "{}:{domain}:e{epoch}:g{generation}:k{}:a{alpha:x}:n{neighbours}:r{rerank}",
             request.tenant, request.top_k
         ))
     }

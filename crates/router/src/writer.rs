@@ -431,6 +431,7 @@ mod tests {
                 keyword_score: Some(3.0),
                 before: vec![chunk(3, "three")],
                 after: vec![chunk(5, "five"), chunk(6, "six")],
+                rerank_score: None,
             },
             ScoredChunk {
                 chunk: Some(chunk(9, "nine")),

@@ -136,6 +136,7 @@ pub struct Metrics {
     pub answer_duration: Family<AnswerLabels, Histogram>,
     pub time_to_first_token: Histogram,
     pub retrieval_duration: Histogram,
+    pub rerank_duration: Family<ModelLabels, Histogram>,
     pub generation_duration: Family<ModelLabels, Histogram>,
     pub tokens: Family<TokenLabels, Counter>,
     pub cost_usd: Family<ModelLabels, Counter<f64, AtomicU64>>,
@@ -211,6 +212,13 @@ impl Metrics {
             "retrieval_duration_seconds",
             "Hybrid retrieval latency as the router sees it",
             retrieval_duration.clone(),
+        );
+        let rerank_duration =
+            Family::<ModelLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        registry.register(
+            "rerank_duration_seconds",
+            "Time to re-score a search's fused candidates, by reranker model (failed calls included)",
+            rerank_duration.clone(),
         );
         let generation_duration =
             Family::<ModelLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
@@ -394,6 +402,7 @@ impl Metrics {
             answer_duration,
             time_to_first_token,
             retrieval_duration,
+            rerank_duration,
             generation_duration,
             tokens,
             cost_usd,
