@@ -3,8 +3,9 @@
 //! gRPC, and `rag-eval` computes the figures and records each run (the local experiments log,
 //! and MLflow when `MLFLOW_TRACKING_URI` is set).
 //!
-//! * [`retrieval`]: a BEIR dataset through the retriever: nDCG@10, Recall@100, MRR@10.
-//! * [`sweep`]: the same over a grid of fusion modes, alphas and chunk sizes.
+//! * [`retrieval`]: a BEIR dataset through the retriever: nDCG@10, Recall@100, MRR@10;
+//!   with `--rerank`, through the configured reranker too.
+//! * [`sweep`]: the same over a grid of fusion modes, alphas and chunk sizes (and reranking).
 //! * [`answers`]: a question-answering set through the router: answer and citation metrics,
 //!   optionally an LLM judge.
 
@@ -167,6 +168,8 @@ struct Search {
     fusion: Method,
     alpha: Option<f32>,
     top_k: u32,
+    /// Have the configured reranker re-score the fused candidates.
+    rerank: bool,
 }
 
 /// Every test query through the retriever; documents ranked by their best chunk.
@@ -190,6 +193,7 @@ async fn search_all(
             top_k: search.top_k,
             alpha: search.alpha,
             fusion: search.fusion.request().into(),
+            rerank: Some(search.rerank),
             ..SearchRequest::default()
         };
         let started = Instant::now();
@@ -239,6 +243,16 @@ fn retrieval_params(
     }
     if search.fusion == Method::Rrf {
         params.insert("rrf_k".into(), settings.retriever.rrf_k.to_string());
+    }
+    params.insert("rerank".into(), search.rerank.to_string());
+    if search.rerank {
+        if let Some(model) = settings.reranker.model_id() {
+            params.insert("reranker".into(), model);
+        }
+        params.insert(
+            "rerank_candidates".into(),
+            settings.retriever.rerank_candidates.to_string(),
+        );
     }
     params
 }
@@ -311,10 +325,35 @@ mod tests {
                 fusion: Method::Rrf,
                 alpha: Some(0.3),
                 top_k: 100,
+                rerank: false,
             },
         );
         assert_eq!(params["fusion"], "rrf");
         assert!(!params.contains_key("alpha"), "{params:?}");
         assert_eq!(params["rrf_k"], "60");
+        assert_eq!(params["rerank"], "false");
+        assert!(!params.contains_key("reranker"), "{params:?}");
+    }
+
+    #[test]
+    fn a_reranked_run_records_the_reranker() {
+        let settings = Settings {
+            reranker: rag_config::RerankerSettings::Bedrock {
+                model_id: "amazon.rerank-v1:0".into(),
+                max_attempts: 1,
+                endpoint_url: None,
+            },
+            ..Settings::default()
+        };
+        let search = Search {
+            fusion: Method::Minmax,
+            alpha: None,
+            top_k: 10,
+            rerank: true,
+        };
+        let params = retrieval_params(&settings, "scifact", search);
+        assert_eq!(params["rerank"], "true");
+        assert_eq!(params["reranker"], "amazon.rerank-v1:0");
+        assert_eq!(params["rerank_candidates"], "30");
     }
 }

@@ -1,6 +1,7 @@
 //! `ragctl eval retrieval`: a BEIR dataset through the real system. The corpus goes in as
 //! uploads do; the test queries go to the real retriever over gRPC; nDCG@10, Recall@100 and
-//! MRR@10 come from `rag-eval`.
+//! MRR@10 come from `rag-eval`. With `--rerank` the retriever reranks (the quality gain is
+//! the difference to the same run without; the latency cost is in the percentiles).
 
 use std::path::PathBuf;
 
@@ -52,6 +53,11 @@ pub struct RetrievalArgs {
     /// Chunks retrieved per query (documents are ranked by their best chunk).
     #[arg(long, default_value_t = 100)]
     top_k: u32,
+    /// Rerank the fused candidates with the configured reranker (`[reranker]`; the
+    /// candidates are max(top-k, `retriever.rerank_candidates`)). Without it, no rerank,
+    /// whatever `retriever.rerank` says.
+    #[arg(long)]
+    rerank: bool,
     /// Where the loaded corpus is kept (a second run reuses it); default `.rag-data/eval/<dataset>`.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -75,6 +81,7 @@ pub async fn retrieval(settings: Settings, args: RetrievalArgs) -> anyhow::Resul
             fusion: args.mode.method(settings),
             alpha: args.alpha,
             top_k: args.top_k,
+            rerank: args.rerank,
         };
         let (evaluation, latencies) =
             super::search_all(settings, &dataset, &file_to_id, search).await?;
@@ -88,7 +95,11 @@ pub async fn retrieval(settings: Settings, args: RetrievalArgs) -> anyhow::Resul
     })
     .await?;
     println!("{report}");
-    let run_name = format!("retrieval {name} {}", report.mode);
+    let run_name = format!(
+        "retrieval {name} {}{}",
+        report.mode,
+        if args.rerank { " rerank" } else { "" }
+    );
     record(
         &recorder(),
         &ExperimentRecord::from_retrieval(&report),

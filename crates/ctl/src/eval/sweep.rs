@@ -5,7 +5,8 @@
 //! (`<data dir>/chunk-<size>`, reused by the next sweep). Within one, every point runs on one
 //! embedded system, except z-score points: weighted fusion normalises as the retriever is
 //! configured, so they run on a second start configured for z-score (over the same indexes).
-//! RRF, BM25 and dense ignore alpha and run once per chunk size.
+//! RRF, BM25 and dense ignore alpha and run once per chunk size. With `--rerank`, every
+//! point also runs reranked by the configured reranker, right after its plain run.
 
 use std::path::PathBuf;
 
@@ -38,6 +39,9 @@ pub struct SweepArgs {
     /// Chunks retrieved per query (documents are ranked by their best chunk).
     #[arg(long, default_value_t = 100)]
     top_k: u32,
+    /// Run every point a second time, reranked by the configured reranker (`[reranker]`).
+    #[arg(long)]
+    rerank: bool,
     /// Where each chunk size's corpus is kept, as `chunk-<size>` below it (a second sweep
     /// reuses them); default `.rag-data/eval/<dataset>/sweep`.
     #[arg(long)]
@@ -47,17 +51,18 @@ pub struct SweepArgs {
     json: bool,
 }
 
-/// One point of the grid: a method and, for weighted fusion, an alpha.
-type Point = (Method, Option<f32>);
+/// One point of the grid: a method, for weighted fusion an alpha, and whether it reranks.
+type Point = (Method, Option<f32>, bool);
 
-/// The grid's points for one chunk size, in table order.
-fn points(fusions: &[Method], alphas: &[f32]) -> Vec<Point> {
+/// The grid's points for one chunk size, in table order; with `rerank`, each point is
+/// followed by its reranked twin.
+fn points(fusions: &[Method], alphas: &[f32], rerank: bool) -> Vec<Point> {
     let mut points = Vec::new();
     for &fusion in fusions {
         if fusion.uses_alpha() {
-            points.extend(alphas.iter().map(|&a| (fusion, Some(a))));
+            points.extend(alphas.iter().map(|&a| (fusion, Some(a), false)));
         } else {
-            points.push((fusion, None));
+            points.push((fusion, None, false));
         }
     }
     let mut seen = Vec::new();
@@ -66,6 +71,12 @@ fn points(fusions: &[Method], alphas: &[f32]) -> Vec<Point> {
         seen.push(*p);
         new
     });
+    if rerank {
+        points = points
+            .into_iter()
+            .flat_map(|(m, a, _)| [(m, a, false), (m, a, true)])
+            .collect();
+    }
     points
 }
 
@@ -96,7 +107,7 @@ pub async fn sweep(settings: Settings, args: SweepArgs) -> anyhow::Result<()> {
     } else {
         args.chunk_sizes.clone()
     };
-    let grid = points(&args.fusions, &args.alphas);
+    let grid = points(&args.fusions, &args.alphas, args.rerank);
     eprintln!(
         "sweep over {} chunk size(s) × {} point(s) on {name}",
         sizes.len(),
@@ -110,11 +121,11 @@ pub async fn sweep(settings: Settings, args: SweepArgs) -> anyhow::Result<()> {
         sized.ingest.chunk_overlap = overlap_for(size, settings.ingest.chunk_overlap);
         // Points grouped by the retriever configuration they need, in grid order.
         let mut groups: Vec<(rag_config::Fusion, Vec<Point>)> = Vec::new();
-        for &(method, alpha) in &grid {
-            let needs = method.configured().unwrap_or(sized.retriever.fusion);
+        for &point in &grid {
+            let needs = point.0.configured().unwrap_or(sized.retriever.fusion);
             match groups.iter_mut().find(|(f, _)| *f == needs) {
-                Some((_, list)) => list.push((method, alpha)),
-                None => groups.push((needs, vec![(method, alpha)])),
+                Some((_, list)) => list.push(point),
+                None => groups.push((needs, vec![point])),
             }
         }
         for (fusion, list) in groups {
@@ -123,11 +134,12 @@ pub async fn sweep(settings: Settings, args: SweepArgs) -> anyhow::Result<()> {
             let done = super::with_system(configured, async |settings: &Settings| {
                 let (file_to_id, docs) = super::load_corpus(settings, &dataset).await?;
                 let mut done = Vec::new();
-                for &(method, alpha) in &list {
+                for &(method, alpha, rerank) in &list {
                     let search = Search {
                         fusion: method,
                         alpha,
                         top_k: args.top_k,
+                        rerank,
                     };
                     let (evaluation, latencies) =
                         super::search_all(settings, &dataset, &file_to_id, search).await?;
@@ -141,9 +153,10 @@ pub async fn sweep(settings: Settings, args: SweepArgs) -> anyhow::Result<()> {
                         params,
                     );
                     eprintln!(
-                        "chunk {size} {} alpha {}: nDCG@10 {:.4}",
+                        "chunk {size} {} alpha {}{}: nDCG@10 {:.4}",
                         method.name(),
                         alpha.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+                        if rerank { " reranked" } else { "" },
                         report.ndcg_at_10
                     );
                     done.push(report);
@@ -153,10 +166,11 @@ pub async fn sweep(settings: Settings, args: SweepArgs) -> anyhow::Result<()> {
             .await?;
             for report in done {
                 let run_name = format!(
-                    "sweep {name} {} chunk={} alpha={}",
+                    "sweep {name} {} chunk={} alpha={} rerank={}",
                     report.mode,
                     size,
-                    report.params.get("alpha").map_or("-", String::as_str)
+                    report.params.get("alpha").map_or("-", String::as_str),
+                    report.params.get("rerank").map_or("-", String::as_str)
                 );
                 record(
                     &recorder,
@@ -174,9 +188,10 @@ pub async fn sweep(settings: Settings, args: SweepArgs) -> anyhow::Result<()> {
             .params
             .get("chunk_size")
             .and_then(|s| s.parse::<usize>().ok());
-        let at = grid.iter().position(|(m, a)| {
+        let at = grid.iter().position(|(m, a, rerank)| {
             m.name() == r.mode
                 && a.map(|a| a.to_string()).as_deref() == r.params.get("alpha").map(String::as_str)
+                && Some(rerank.to_string()).as_deref() == r.params.get("rerank").map(String::as_str)
         });
         (sizes.iter().position(|s| Some(*s) == size), at)
     };
@@ -192,7 +207,7 @@ pub async fn sweep(settings: Settings, args: SweepArgs) -> anyhow::Result<()> {
             best.mode,
             best.params
                 .iter()
-                .filter(|(k, _)| ["alpha", "chunk_size"].contains(&k.as_str()))
+                .filter(|(k, _)| ["alpha", "chunk_size", "rerank"].contains(&k.as_str()))
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join(" ")
@@ -213,18 +228,26 @@ mod tests {
         let p = points(
             &[Method::Minmax, Method::Rrf, Method::Zscore, Method::Rrf],
             &[0.3, 0.7],
+            false,
         );
         assert_eq!(
             p,
             vec![
-                (Method::Minmax, Some(0.3)),
-                (Method::Minmax, Some(0.7)),
-                (Method::Rrf, None),
-                (Method::Zscore, Some(0.3)),
-                (Method::Zscore, Some(0.7)),
+                (Method::Minmax, Some(0.3), false),
+                (Method::Minmax, Some(0.7), false),
+                (Method::Rrf, None, false),
+                (Method::Zscore, Some(0.3), false),
+                (Method::Zscore, Some(0.7), false),
             ]
         );
-        assert_eq!(points(&[Method::Bm25], &[]), vec![(Method::Bm25, None)]);
+        assert_eq!(
+            points(&[Method::Bm25], &[], false),
+            vec![(Method::Bm25, None, false)]
+        );
+        assert_eq!(
+            points(&[Method::Rrf, Method::Rrf], &[], true),
+            vec![(Method::Rrf, None, false), (Method::Rrf, None, true)]
+        );
     }
 
     #[test]
