@@ -7,6 +7,8 @@
 //!   through the AWS SDK configured by `rag-aws`.
 //! * [`OpenAiChat`]: an OpenAI-compatible `POST /chat/completions` with Server-Sent Events
 //!   (Ollama, vLLM, llama.cpp's server, hosted APIs).
+//! * [`LocalLlm`]: a GGUF model (SmolLM2-135M-Instruct by default) in this process on the
+//!   CPU with candle: offline, one answer at a time, a bounded queue.
 //!
 //! Errors say whether another model may help ([`GenerationError::Unavailable`]) or not
 //! ([`GenerationError::Rejected`]). Must not know about retrieval, prompts, citations, caching
@@ -15,7 +17,7 @@
 //! Timing: a provider's `timeout` bounds the wait for the first token (connecting, retries,
 //! the response head and the first event), and then every wait between two events. Dropping
 //! a [`GenerationStream`] drops the HTTP response, which closes the connection and so cancels
-//! the upstream generation.
+//! the upstream generation (for [`LocalLlm`], stops the model's thread).
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -24,10 +26,12 @@ use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
 pub mod bedrock;
+pub mod local;
 pub mod openai;
 mod sse;
 
 pub use bedrock::{BedrockConverse, BedrockOptions};
+pub use local::{LocalLlm, LocalOptions};
 pub use openai::{OpenAiChat, OpenAiOptions};
 
 /// What to ask the model.
