@@ -765,8 +765,9 @@ pub struct RetrieverSettings {
     /// returned. Needs a reranker (`reranker.kind`).
     pub rerank: bool,
     /// Fused candidates re-scored by a rerank (at least the hits asked for), 1 to 200: more
-    /// finds more for the reranker to promote, and costs it more (a local cross-encoder
-    /// takes ~10 ms per passage on two cores).
+    /// finds more for the reranker to promote, and costs it more. A local MiniLM-L6
+    /// cross-encoder costs ~0.4-0.5 s per 170-token passage on two busy cores
+    /// (`crates/embeddings/benches/rerank.rs`): 30 candidates are seconds there.
     pub rerank_candidates: u32,
 }
 

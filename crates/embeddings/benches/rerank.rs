@@ -54,6 +54,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
+/// The 1-minute load average (Linux), to read the timings by: the machine may be shared.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
@@ -72,8 +80,9 @@ async fn main() {
     let passages: Vec<String> = (0..*SIZES.iter().max().unwrap()).map(passage).collect();
     let tokens: usize = passages.iter().map(|p| counter.count(p).unwrap()).sum();
     println!(
-        "cross-encoder rerank, synthetic MiniLM-L6 (384 wide, 6 layers), {} threads; passages of {:.0} tokens on average, query of {} tokens; {ROUNDS} calls per size",
+        "cross-encoder rerank, synthetic MiniLM-L6 (384 wide, 6 layers), {} threads, load average {}; passages of {:.0} tokens on average, query of {} tokens; {ROUNDS} calls per size",
         candle_core::utils::get_num_threads(),
+        load_average(),
         tokens as f64 / passages.len() as f64,
         counter.count(QUERY).unwrap()
     );
@@ -108,6 +117,7 @@ async fn main() {
             "per_passage_ms": ms(p50) / n as f64,
         }));
     }
+    println!("load average at the end: {}", load_average());
     println!(
         "{}",
         serde_json::json!({ "bench": "rerank", "rounds": ROUNDS, "sizes": rows })

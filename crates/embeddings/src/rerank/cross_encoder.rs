@@ -28,8 +28,9 @@ use crate::{EmbeddingError, bert};
 /// Tokens of one (query, passage) pair by default, special tokens included (BERT's limit).
 pub const DEFAULT_RERANK_MAX_TOKENS: usize = 512;
 
-/// Most passages one [`CrossEncoder::rerank`] call accepts by default: 200 pairs of 512
-/// tokens are ~20 s on two cores.
+/// Most passages one [`CrossEncoder::rerank`] call accepts by default (a bound on one
+/// call's time: a MiniLM-L6 pair of ~180 tokens took 0.4-0.5 s on two busy cores, see
+/// `benches/rerank.rs`).
 pub const DEFAULT_MAX_PASSAGES: usize = 200;
 
 /// Pairs per forward pass: long pairs make large attention matrices (`batch × heads ×
