@@ -20,7 +20,9 @@ use rag_embeddings::{
     EmbeddingModel, LocalMiniLm, Reranker, SqliteVectorCache, TitanOptions, TokenCounter,
 };
 use rag_feedback::{FeedbackStore, PostgresFeedbackStore, SqliteFeedbackStore};
-use rag_generation::{BedrockConverse, BedrockOptions, Generator, OpenAiChat, OpenAiOptions};
+use rag_generation::{
+    BedrockConverse, BedrockOptions, Generator, LocalLlm, LocalOptions, OpenAiChat, OpenAiOptions,
+};
 use rag_keyword_index::{KeywordIndex, TantivyIndex};
 use rag_object_store::{LocalObjectStore, ObjectStore, S3ObjectStore};
 use rag_queue::{Queue, QueueOptions, SqliteQueue, SqsQueue};
@@ -176,7 +178,8 @@ pub async fn provision_aws(settings: &Settings) -> Result<AwsProvisioned, Backen
 /// The AWS configuration a backend reaches AWS (or an emulator) with. One per backend, not
 /// per process: an SDK client's connections belong to the runtime that opened them.
 /// The answer writer of one tier: `None` for the offline extractive answerer, which needs no
-/// model.
+/// model. A local model's file is checked here (its weights load in the background); tiers
+/// naming the same file share one copy of the weights and one queue.
 pub fn generator(
     settings: &Settings,
     tier: &GeneratorSettings,
@@ -227,6 +230,28 @@ pub fn generator(
                 .map_err(fail)?,
             ))
         }
+        GeneratorSettings::Local {
+            model_path,
+            model_id,
+            context_tokens,
+            max_waiting,
+            timeout_ms,
+            seed,
+            repeat_penalty,
+        } => Some(Arc::new(
+            LocalLlm::new(LocalOptions {
+                model_path: model_path
+                    .clone()
+                    .unwrap_or_else(rag_generation::local::default_llm_path),
+                model_id: model_id.clone(),
+                context_tokens: usize::try_from(*context_tokens).unwrap_or(usize::MAX),
+                max_waiting: usize::try_from(*max_waiting).unwrap_or(usize::MAX),
+                timeout: Duration::from_millis(*timeout_ms),
+                seed: *seed,
+                repeat_penalty: *repeat_penalty,
+            })
+            .map_err(fail)?,
+        )),
     })
 }
 

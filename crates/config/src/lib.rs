@@ -920,6 +920,73 @@ pub enum GeneratorSettings {
         #[serde(default = "default_generation_timeout_ms")]
         timeout_ms: u64,
     },
+    /// A GGUF model in the router's process on its CPU (candle): offline, nothing to pay per
+    /// token (no `[pricing]` entry). SmolLM2-135M-Instruct by default (`make llm`): small and
+    /// quick enough for two cores, but weak; opt-in per tier. One copy of the weights per
+    /// file and process; it answers one request at a time, others queue.
+    Local {
+        /// The `.gguf` file (llama architecture, byte-level BPE tokenizer in its metadata).
+        /// Unset: `$RAG_LLM_PATH`, else
+        /// `.cache/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf` in the
+        /// repository. Checked when the router starts.
+        #[serde(default)]
+        model_path: Option<PathBuf>,
+        /// The model id on answers, metrics and for `[pricing]`. Unset: the file name without
+        /// `.gguf` (`SmolLM2-135M-Instruct.Q4_1`).
+        #[serde(default)]
+        model_id: Option<String>,
+        /// The window, prompt and answer together: 256 to 4096 tokens. The prompt gets what
+        /// `generation.max_output_tokens` leaves (at least half); passages that do not fit
+        /// are cut from the end. Smaller is faster.
+        #[serde(default = "default_local_context_tokens")]
+        context_tokens: u32,
+        /// Requests that may wait while the model answers another; past it a request is
+        /// refused at once as unavailable (503, or the light tier's fallback).
+        #[serde(default = "default_local_max_waiting")]
+        max_waiting: u32,
+        /// Until the first token (waiting in the queue and reading the prompt included),
+        /// then between two tokens.
+        #[serde(default = "default_local_timeout_ms")]
+        timeout_ms: u64,
+        /// Seed of the sampler above temperature 0 (at 0 decoding is greedy).
+        #[serde(default)]
+        seed: u64,
+        /// Penalty on tokens among the answer's last 64 (1 to 2; 1 is off): small models
+        /// repeat themselves.
+        #[serde(default = "default_local_repeat_penalty")]
+        repeat_penalty: f32,
+    },
+}
+
+fn default_local_context_tokens() -> u32 {
+    2048
+}
+
+fn default_local_max_waiting() -> u32 {
+    4
+}
+
+fn default_local_timeout_ms() -> u64 {
+    60_000
+}
+
+fn default_local_repeat_penalty() -> f32 {
+    1.1
+}
+
+impl GeneratorSettings {
+    /// A local model at `model_path` (`None`: the default file) with the defaults.
+    pub fn local(model_path: Option<PathBuf>) -> Self {
+        Self::Local {
+            model_path,
+            model_id: None,
+            context_tokens: default_local_context_tokens(),
+            max_waiting: default_local_max_waiting(),
+            timeout_ms: default_local_timeout_ms(),
+            seed: 0,
+            repeat_penalty: default_local_repeat_penalty(),
+        }
+    }
 }
 
 fn default_true() -> bool {

@@ -259,6 +259,63 @@ fn bad_generation_settings_name_the_key() {
 }
 
 #[test]
+fn a_local_model_tier_from_a_file_with_defaults_and_checked_bounds() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "[generation.light]\nkind = \"local\"").unwrap();
+    let s = Settings::load(Some(file.path()), &env(&[])).unwrap();
+    assert_eq!(s.generation.light, GeneratorSettings::local(None));
+    assert!(matches!(
+        s.generation.light,
+        GeneratorSettings::Local {
+            model_path: None,
+            context_tokens: 2048,
+            max_waiting: 4,
+            timeout_ms: 60_000,
+            ..
+        }
+    ));
+    assert_eq!(s.generation.strong, GeneratorSettings::Extractive);
+    assert_eq!(s.cost_usd("SmolLM2-135M-Instruct.Q4_1", 1_000, 1_000), 0.0);
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "[generation.strong]\nkind = \"local\"\nmodel_path = \"/models/m.gguf\"\nmodel_id = \"smol\"\ncontext_tokens = 1024\nseed = 7"
+    )
+    .unwrap();
+    let s = Settings::load(Some(file.path()), &env(&[])).unwrap();
+    assert!(matches!(
+        s.generation.strong,
+        GeneratorSettings::Local { ref model_path, ref model_id, context_tokens: 1024, seed: 7, .. }
+            if model_path.as_deref() == Some(std::path::Path::new("/models/m.gguf"))
+                && model_id.as_deref() == Some("smol")
+    ));
+
+    for (body, named) in [
+        ("context_tokens = 100", "context_tokens"),
+        ("context_tokens = 8192", "context_tokens"),
+        ("max_waiting = 5000", "max_waiting"),
+        ("timeout_ms = 0", "timeout_ms"),
+        ("repeat_penalty = 0.5", "repeat_penalty"),
+        ("model_path = \"\"", "model_path"),
+        ("model_id = \" \"", "model_id"),
+    ] {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "[generation.light]\nkind = \"local\"\n{body}").unwrap();
+        let e = Settings::load(Some(file.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("generation.light") && e.contains(named),
+            "{body}: {e}"
+        );
+    }
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "[generation.light]\nkind = \"local\"\nthreads = 4").unwrap();
+    assert!(Settings::load(Some(file.path()), &env(&[])).is_err());
+}
+
+#[test]
 fn cost_follows_the_price_table() {
     let s = Settings::default();
     // Nova Lite: $0.06 in, $0.24 out per million tokens.

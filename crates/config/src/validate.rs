@@ -421,6 +421,37 @@ impl Settings {
                     }
                     check_attempts(key, *max_attempts, *timeout_ms)?;
                 }
+                GeneratorSettings::Local {
+                    model_path,
+                    model_id,
+                    context_tokens,
+                    max_waiting,
+                    timeout_ms,
+                    repeat_penalty,
+                    ..
+                } => {
+                    if model_path
+                        .as_ref()
+                        .is_some_and(|p| p.as_os_str().is_empty())
+                    {
+                        return Err(invalid(key, "model_path must name a .gguf file"));
+                    }
+                    if model_id.as_ref().is_some_and(|m| m.trim().is_empty()) {
+                        return Err(invalid(key, "model_id must not be empty"));
+                    }
+                    if !(256..=4096).contains(context_tokens) {
+                        return Err(invalid(key, "context_tokens must be 256 to 4096"));
+                    }
+                    if *max_waiting > 1024 {
+                        return Err(invalid(key, "max_waiting must be at most 1024"));
+                    }
+                    if !(100..=600_000).contains(timeout_ms) {
+                        return Err(invalid(key, "timeout_ms must be 100 to 600000"));
+                    }
+                    if !(1.0..=2.0).contains(repeat_penalty) {
+                        return Err(invalid(key, "repeat_penalty must be 1 to 2"));
+                    }
+                }
             }
         }
         if !(1..=32_768).contains(&generation.max_output_tokens) {
