@@ -56,6 +56,11 @@ pub struct BenchArgs {
     /// The model to ask the `--generator-url` server for.
     #[arg(long, default_value = "local")]
     generator_model: String,
+    /// A local GGUF model (e.g. `.cache/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf`,
+    /// `make llm`) as both tiers' writer for the generation-on measurements, instead of a
+    /// server. It answers one question at a time: keep `--queries` and `--concurrency` small.
+    #[arg(long, conflicts_with = "generator_url")]
+    local_generator: Option<PathBuf>,
     /// The results file is `<out>/<name>.json`.
     #[arg(long, default_value = "scifact")]
     name: String,
@@ -236,14 +241,40 @@ fn settings_for(
     Ok(s)
 }
 
-fn with_generator(mut s: Settings, url: &str, model: &str) -> Settings {
-    let generator = GeneratorSettings::Openai {
-        base_url: url.to_owned(),
-        model: model.to_owned(),
-        api_key_env: None,
-        max_attempts: 2,
-        timeout_ms: 120_000,
-    };
+/// The writer of the generation-on measurements, its label and where it is; `None` without
+/// `--generator-url` or `--local-generator`.
+fn generator(args: &BenchArgs) -> Option<(GeneratorSettings, String, String)> {
+    if let Some(url) = &args.generator_url {
+        let generator = GeneratorSettings::Openai {
+            base_url: url.clone(),
+            model: args.generator_model.clone(),
+            api_key_env: None,
+            max_attempts: 2,
+            timeout_ms: 120_000,
+        };
+        return Some((generator, args.generator_model.clone(), url.clone()));
+    }
+    let path = args.local_generator.as_ref()?;
+    let mut generator = GeneratorSettings::local(Some(path.clone()));
+    if let GeneratorSettings::Local {
+        max_waiting,
+        timeout_ms,
+        ..
+    } = &mut generator
+    {
+        // Every concurrent question waits its turn instead of being refused.
+        *max_waiting = u32::try_from(args.concurrency.iter().copied().max().unwrap_or(1))
+            .unwrap_or(1024)
+            .min(1024);
+        *timeout_ms = 600_000;
+    }
+    let model = path
+        .file_stem()
+        .map_or_else(|| "local".to_owned(), |s| s.to_string_lossy().into_owned());
+    Some((generator, model, path.display().to_string()))
+}
+
+fn with_generator(mut s: Settings, generator: GeneratorSettings) -> Settings {
     s.generation.light = generator.clone();
     s.generation.strong = generator;
     s
@@ -367,17 +398,13 @@ async fn measure(
     let peak_rss_mib = report::peak_rss_mib().max(peak_after_load);
     system.shutdown().await;
 
-    // 4. Generation on: a model server, when one is given.
-    if let Some(generator) = &args.generator_url {
-        eprintln!("restarting with the model at {generator}");
-        let s = with_generator(
-            settings_for(&base, args, data_dir, false)?,
-            generator,
-            &args.generator_model,
-        );
+    // 4. Generation on: a model server or a local model, when one is given.
+    if let Some((generator, model, place)) = generator(args) {
+        eprintln!("restarting with the model at {place}");
+        let s = with_generator(settings_for(&base, args, data_dir, false)?, generator);
         let (system, _) = start(s).await?;
         let url = system.url();
-        let label = format!("on ({})", args.generator_model);
+        let label = format!("on ({model})");
         for &c in &args.concurrency {
             let n = args.queries.max(c);
             let cell = level(&http, &url, questions, n, c, &label, "off").await;
@@ -388,7 +415,7 @@ async fn measure(
         system.shutdown().await;
     } else {
         notes.push(
-            "generation on was not measured: no model server here (--generator-url names an OpenAI-compatible one); the offline default writer is extractive".into(),
+            "generation on was not measured: no model here (--generator-url names an OpenAI-compatible server, --local-generator a GGUF file); the offline default writer is extractive".into(),
         );
     }
 
