@@ -334,12 +334,14 @@ impl Engine {
             }
         }
         for (name, info) in &content.tensor_infos {
-            let bytes = info.shape.elem_count() / info.ggml_dtype.block_size().max(1)
-                * info.ggml_dtype.type_size();
+            let bytes = (info.shape.elem_count() / info.ggml_dtype.block_size().max(1))
+                .checked_mul(info.ggml_dtype.type_size())
+                .and_then(|b| u64::try_from(b).ok())
+                .unwrap_or(u64::MAX);
             let end = content
                 .tensor_data_offset
                 .saturating_add(info.offset)
-                .saturating_add(u64::try_from(bytes).unwrap_or(u64::MAX));
+                .saturating_add(bytes);
             if end > file_size {
                 return Err(reject(format!(
                     "tensor {name} ends past the end of the file (truncated download?)"
