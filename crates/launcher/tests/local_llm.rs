@@ -60,6 +60,8 @@ fn local_settings(dir: &std::path::Path, path: PathBuf) -> rag_config::Settings 
     s.generation.temperature = 0.0;
     s.generation.max_output_tokens = 64;
     s.generation.max_context_passages = 3;
+    // A whole answer (`POST /v1/query`) can take longer than the default 30 s here.
+    s.gateway.request_timeout_ms = 600_000;
     s
 }
 
@@ -179,7 +181,8 @@ async fn sample_questions_with_the_local_model() -> anyhow::Result<()> {
                 .all(|s| text.contains(&s.to_lowercase()))
         } else {
             unanswerable += 1;
-            answer["grounded"] == false || text.contains("don't know")
+            // Declined in words: an answer without citations may still be made up.
+            text.contains("don't know") || text.contains("do not know")
         };
         if ok {
             if q.document.is_some() {
