@@ -290,6 +290,7 @@ impl Router {
         sink: Sink<'_>,
     ) -> Result<AnswerResponse, ServiceError> {
         let started = Instant::now();
+        let request = self.with_domain_options(request);
         let query_id = if request.request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -392,8 +393,8 @@ impl Router {
                 query_model: embedding.model,
                 alpha: request.alpha,
                 fusion: 0,
-                neighbours: self.neighbours(request),
-                rerank: self.rerank(request),
+                neighbours: request.neighbours,
+                rerank: request.rerank,
             })
             .instrument(tracing::info_span!("retrieve", top_k))
             .await
@@ -613,28 +614,16 @@ impl Router {
             .cloned()
     }
 
-    /// Adjacent-chunk expansion for this request: its own `neighbours`, else its domain's;
-    /// unset leaves it to the retriever's default.
-    fn neighbours(&self, request: &AnswerRequest) -> Option<u32> {
-        request.neighbours.or_else(|| {
-            self.live
-                .current()
-                .settings
-                .domain(&request.domain)
-                .and_then(|d| d.neighbours)
-        })
-    }
-
-    /// Reranking for this request: its own `rerank`, else its domain's; unset leaves it to
-    /// the retriever's default.
-    fn rerank(&self, request: &AnswerRequest) -> Option<bool> {
-        request.rerank.or_else(|| {
-            self.live
-                .current()
-                .settings
-                .domain(&request.domain)
-                .and_then(|d| d.rerank)
-        })
+    /// `request` with the retrieval options it leaves unset taken from its domain
+    /// (adjacent-chunk expansion, reranking), read from one live configuration, so the search
+    /// and the cache scope see the same values; still unset means the retriever's default.
+    fn with_domain_options(&self, mut request: AnswerRequest) -> AnswerRequest {
+        let live = self.live.current();
+        if let Some(domain) = live.settings.domain(&request.domain) {
+            request.neighbours = request.neighbours.or(domain.neighbours);
+            request.rerank = request.rerank.or(domain.rerank);
+        }
+        request
     }
 
     /// The scope every cached answer of this request must share: tenant, domain, the
@@ -658,8 +647,8 @@ impl Router {
             }
         };
         let alpha = request.alpha.map(f32::to_bits).unwrap_or(u32::MAX);
-        let neighbours = self.neighbours(request).map_or(-1, i64::from);
-        let rerank = self.rerank(request).map_or(-1, i64::from);
+        let neighbours = request.neighbours.map_or(-1, i64::from);
+        let rerank = request.rerank.map_or(-1, i64::from);
         Some(format!(
             "{}:{domain}:e{epoch}:g{generation}:k{}:a{alpha:x}:n{neighbours}:r{rerank}",
             request.tenant, request.top_k
