@@ -413,13 +413,12 @@ impl Engine {
         let engine = self.clone();
         tokio::task::spawn_blocking(move || {
             let loaded =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.load_weights()))
-                    .unwrap_or_else(|panic| {
-                        Err(GenerationError::Unavailable(format!(
-                            "loading the local model panicked: {}",
-                            panic_message(panic.as_ref())
-                        )))
-                    })?;
+                catch_panic(|| engine.load_weights()).map_err(|failure| match failure {
+                    Failure::Error(e) => e,
+                    Failure::Panic(message) => GenerationError::Unavailable(format!(
+                        "loading the local model panicked: {message}"
+                    )),
+                })?;
             *weights = Some(loaded);
             Ok(())
         })
@@ -506,7 +505,7 @@ enum Failure {
     Panic(String),
 }
 
-fn catch_panic(f: impl FnOnce() -> Result<(), GenerationError>) -> Result<(), Failure> {
+fn catch_panic<T>(f: impl FnOnce() -> Result<T, GenerationError>) -> Result<T, Failure> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result.map_err(Failure::Error),
         Err(panic) => Err(Failure::Panic(panic_message(panic.as_ref()))),
@@ -699,12 +698,12 @@ mod tests {
 
     #[test]
     fn a_panic_becomes_a_failure() {
-        let outcome = catch_panic(|| panic!("index out of bounds"));
+        let outcome = catch_panic::<()>(|| panic!("index out of bounds"));
         assert!(
             matches!(&outcome, Err(Failure::Panic(m)) if m.contains("index out of bounds")),
             "not caught"
         );
-        let outcome = catch_panic(|| Err(GenerationError::Unavailable("x".into())));
+        let outcome = catch_panic::<()>(|| Err(GenerationError::Unavailable("x".into())));
         assert!(matches!(outcome, Err(Failure::Error(_))));
         assert!(catch_panic(|| Ok(())).is_ok());
     }
