@@ -153,11 +153,39 @@ async fn shed(
     };
     let response = next.run(request).await;
     response.map(|body| {
-        axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {
-            let _held = &permit;
-            chunk
-        }))
+        axum::body::Body::new(HoldingPermit {
+            body,
+            _permit: permit,
+        })
     })
+}
+
+/// A response body that keeps its request's in-flight permit until it ends (or the client
+/// goes away), and passes on everything else of the body it wraps: its size hint above all,
+/// so a sized response keeps its `Content-Length` instead of turning chunked.
+struct HoldingPermit {
+    body: axum::body::Body,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl http_body::Body for HoldingPermit {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A question.
@@ -868,5 +896,32 @@ mod tests {
         assert!(!message(first).await.contains("limit of 1 requests"));
         let after = app.clone().oneshot(question()).await.expect("infallible");
         assert!(!message(after).await.contains("limit of 1 requests"));
+    }
+
+    #[tokio::test]
+    async fn a_sized_response_keeps_its_length_through_the_in_flight_limit() {
+        use http_body::Body as _;
+
+        let dir = tempfile::tempdir().expect("a directory");
+        let (app, _silent) = stalled_gateway(dir.path()).await;
+        // Rejected by the JSON extractor, inside the limit's middleware.
+        let malformed = Request::post("/v1/query")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{"))
+            .expect("a request");
+        let response = app.clone().oneshot(malformed).await.expect("infallible");
+        assert!(response.status().is_client_error(), "{}", response.status());
+        let hinted = response.body().size_hint().exact();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("a body");
+        assert_eq!(
+            hinted,
+            Some(bytes.len() as u64),
+            "the length is known up front"
+        );
+        // The permit came back when the body ended: the next request is not shed.
+        let next = app.clone().oneshot(question()).await.expect("infallible");
+        assert!(!message(next).await.contains("limit of 1 requests"));
     }
 }
