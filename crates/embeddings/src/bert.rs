@@ -55,6 +55,14 @@ pub(crate) fn load_dir(model_dir: &Path, max_tokens: usize) -> Result<BertDir, E
     let tensors = candle_core::safetensors::load_buffer(&bytes, &device)
         .map_err(|e| load_error(format!("parsing model.safetensors: {e}")))?;
     drop(bytes);
+    let tensors = tensors
+        .into_iter()
+        .map(|(name, tensor)| {
+            let tensor = column_major_if_linear(&name, tensor)?;
+            Ok((name, tensor))
+        })
+        .collect::<candle_core::Result<_>>()
+        .map_err(|e| load_error(format!("laying out model.safetensors: {e}")))?;
     let weights = VarBuilder::from_tensors(tensors, DType::F32, &device);
 
     let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
@@ -80,6 +88,22 @@ pub(crate) fn load_dir(model_dir: &Path, max_tokens: usize) -> Result<BertDir, E
         tokenizer,
         padding,
     })
+}
+
+/// `tensor` stored column-major when it is a linear layer's weight (rank 2, not an
+/// embedding table): the same values and shape, a transposed memory layout.
+///
+/// A linear layer computes `x · Wᵀ`, and gemm packs the weight operand on every product.
+/// From a row-major `W` that packing is an element-by-element gather, which for the few
+/// rows of a query costs more than the multiplication itself; from a column-major `W` it is
+/// a straight copy (`benches/query.rs` measures the difference). Embedding tables stay
+/// row-major: they are read by row.
+fn column_major_if_linear(name: &str, tensor: Tensor) -> candle_core::Result<Tensor> {
+    if tensor.rank() == 2 && !name.contains("embeddings") {
+        tensor.t()?.contiguous()?.t()
+    } else {
+        Ok(tensor)
+    }
 }
 
 /// Input ids, token type ids and attention mask (each rows × tokens) of encodings padded to
