@@ -72,7 +72,7 @@ pub struct BenchArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// The embedding cache (vectors by model and text hash), kept between runs: a cold
-    /// SciFact load embeds for about 45 minutes on 2 cores, a warm one about a minute.
+    /// SciFact load embeds for about 23 minutes on 2 cores, a warm one about a minute.
     #[arg(long, default_value = ".rag-data/bench-embedding-cache.db")]
     embedding_cache: PathBuf,
 }
