@@ -13,10 +13,14 @@
 
 #![allow(clippy::unwrap_used)] // a bench: a failure is the bench failing
 
+#[path = "support/timing.rs"]
+mod timing;
+
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rag_embeddings::{EmbeddingModel, LocalMiniLm};
+use timing::{load_average, ms, percentile};
 
 /// Calls before timing starts (the first ones allocate and spin the thread pool up).
 const WARM_UP: usize = 20;
@@ -58,23 +62,6 @@ fn queries() -> Vec<String> {
             v["text"].as_str().unwrap().to_owned()
         })
         .collect()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-/// The 1-minute load average (Linux), to read the timings by: the machine may be shared.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1_000.0
 }
 
 #[tokio::main(flavor = "multi_thread")]

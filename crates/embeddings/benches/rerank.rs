@@ -16,11 +16,14 @@
 
 #[path = "../tests/support/synthetic.rs"]
 mod synthetic;
+#[path = "support/timing.rs"]
+mod timing;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rag_embeddings::rerank::DEFAULT_RERANK_MAX_TOKENS;
 use rag_embeddings::{CrossEncoder, Reranker, TokenCounter};
+use timing::{load_average, ms, percentile};
 
 const SIZES: [usize; 4] = [10, 20, 30, 50];
 const ROUNDS: usize = 20;
@@ -47,23 +50,6 @@ fn passage(i: usize) -> String {
         k += 3;
     }
     text
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-/// The 1-minute load average (Linux), to read the timings by: the machine may be shared.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1_000.0
 }
 
 #[tokio::main(flavor = "multi_thread")]
