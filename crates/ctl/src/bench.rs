@@ -274,7 +274,25 @@ fn generator(args: &BenchArgs) -> Option<(GeneratorSettings, String, String)> {
     Some((generator, model, path.display().to_string()))
 }
 
+/// `s` with `generator` as both tiers' writer, and the gateway waiting as long for a whole
+/// answer as the writer may take (its 30 s default would cut queued local answers short and
+/// count them as errors).
 fn with_generator(mut s: Settings, generator: GeneratorSettings) -> Settings {
+    let answer_ms = match &generator {
+        GeneratorSettings::Openai {
+            max_attempts,
+            timeout_ms,
+            ..
+        }
+        | GeneratorSettings::Bedrock {
+            max_attempts,
+            timeout_ms,
+            ..
+        } => timeout_ms.saturating_mul(u64::from(*max_attempts)),
+        GeneratorSettings::Local { timeout_ms, .. } => *timeout_ms,
+        GeneratorSettings::Extractive => 0,
+    };
+    s.gateway.request_timeout_ms = s.gateway.request_timeout_ms.max(answer_ms);
     s.generation.light = generator.clone();
     s.generation.strong = generator;
     s
