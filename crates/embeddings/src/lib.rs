@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub mod bedrock;
 mod bert;
 pub mod cache;
+mod encoder;
 mod error;
 pub mod fake;
 pub mod local;

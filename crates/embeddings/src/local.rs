@@ -21,11 +21,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use candle_transformers::models::bert::BertModel;
 use tokenizers::utils::padding::PaddingParams;
 use tokenizers::{Encoding, Tokenizer};
 
 use crate::bert;
+use crate::encoder::BertEncoder;
 pub use crate::bert::MODEL_FILES;
 use crate::{
     DEFAULT_MAX_TEXTS_PER_CALL, EmbeddingError, EmbeddingModel, TokenCounter, default_model_dir,
@@ -65,7 +65,7 @@ pub struct LocalMiniLm {
 }
 
 struct Inner {
-    model: BertModel,
+    model: BertEncoder,
     /// Truncates at 256 tokens, does not pad (padding is per sub-batch).
     tokenizer: Tokenizer,
     /// Neither truncates nor pads: counts tokens for chunkers.
@@ -108,7 +108,7 @@ impl LocalMiniLm {
                 files.config.hidden_size
             )));
         }
-        let model = BertModel::load(files.weights, &files.config)
+        let model = BertEncoder::load(files.weights, &files.config)
             .map_err(|e| load_error(format!("building BERT from model.safetensors: {e}")))?;
         let counter = TokenCounter::exact(
             files.tokenizer.clone(),
@@ -227,7 +227,7 @@ impl Inner {
     /// One forward pass over encodings padded to the same length.
     fn forward(&self, batch: &[Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
         let (ids, type_ids, mask) = bert::inputs(batch, &self.device)?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = self.model.forward(&ids, &type_ids, &mask)?;
         mean_pool_l2(&hidden, &mask)?.to_vec2::<f32>()
     }
 }

@@ -18,11 +18,11 @@ use std::time::Instant;
 
 use candle_core::{Device, Module as _, Tensor};
 use candle_nn::Linear;
-use candle_transformers::models::bert::BertModel;
 use tokenizers::utils::padding::PaddingParams;
 use tokenizers::{Encoding, Tokenizer};
 
 use super::{Reranker, too_many};
+use crate::encoder::BertEncoder;
 use crate::{EmbeddingError, bert};
 
 /// Tokens of one (query, passage) pair by default, special tokens included (BERT's limit).
@@ -47,7 +47,7 @@ pub struct CrossEncoder {
 }
 
 struct Inner {
-    bert: BertModel,
+    bert: BertEncoder,
     pooler: Linear,
     classifier: Linear,
     /// Truncates pairs at `max_tokens`, does not pad.
@@ -102,7 +102,7 @@ impl CrossEncoder {
         }
         let hidden = config.hidden_size;
         let vb = files.weights;
-        let bert = BertModel::load(vb.pp("bert"), config)
+        let bert = BertEncoder::load(vb.pp("bert"), config)
             .map_err(|e| load_error(format!("building BERT from bert.*: {e}")))?;
         let pooler = candle_nn::linear(hidden, hidden, vb.pp("bert.pooler.dense"))
             .map_err(|e| load_error(format!("the pooler (bert.pooler.dense): {e}")))?;
@@ -185,7 +185,7 @@ impl Inner {
     /// One forward pass over pairs padded to the same length: one score per pair.
     fn forward(&self, batch: &[Encoding]) -> candle_core::Result<Vec<f32>> {
         let (ids, type_ids, mask) = bert::inputs(batch, &self.device)?;
-        let hidden = self.bert.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = self.bert.forward(&ids, &type_ids, &mask)?;
         let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?;
         let pooled = self.pooler.forward(&cls)?.tanh()?;
         let logits: Tensor = self.classifier.forward(&pooled)?.squeeze(1)?;
