@@ -103,6 +103,10 @@ async fn cache_scopes_guardrails_and_feedback() -> anyhow::Result<()> {
     let semantic = ask(&client, LEAVE_REWORDED, "hr").await;
     assert_eq!(semantic["cache"], "semantic", "{semantic}");
     assert_eq!(semantic["answer"], first["answer"]);
+    // The semantic hit was filed under the rewording's own key: asked again, it is exact.
+    let repeated = ask(&client, LEAVE_REWORDED, "hr").await;
+    assert_eq!(repeated["cache"], "exact", "{repeated}");
+    assert_eq!(repeated["answer"], first["answer"]);
 
     // Never below the threshold: a related question gets its own answer.
     let carry = ask(&client, CARRY_OVER, "hr").await;
@@ -176,7 +180,7 @@ async fn cache_scopes_guardrails_and_feedback() -> anyhow::Result<()> {
     assert_eq!(
         ask(&client, LEAVE_REWORDED, "hr").await["cache"],
         "miss",
-        "evicted"
+        "evicted, and the alias the semantic hit filed with it"
     );
     let (status, body) = client
         .post_json(
@@ -507,6 +511,56 @@ async fn personal_data_is_masked_in_answers() -> anyhow::Result<()> {
         "{text}"
     );
     assert!(!text.contains("GB82"), "{text}");
+    system.shutdown().await;
+    Ok(())
+}
+
+/// Against a real Redis (`RAG_TEST_REDIS_URL`, or the one on 127.0.0.1:6379 that `make test`
+/// starts), under keys of its own: a rewording served from the semantic tier is filed under
+/// its own exact key, so asked again it is an exact hit (no embedding, no semantic lookup).
+/// A thumbs-down on that hit evicts the answer the alias names, and so the alias too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_semantic_hit_asked_again_is_an_exact_hit() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut settings = settings(dir.path());
+    settings.cache.backend = rag_config::CacheBackend::Redis {
+        url: std::env::var("RAG_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        pool_size: 2,
+        command_timeout_ms: 500,
+        key_prefix: format!("rag-test-{}:", uuid::Uuid::new_v4().simple()),
+        ca_file: None,
+    };
+    let system = start(settings).await?;
+    let client = Client::new(&system);
+    load(&client, &["hr"]).await?;
+
+    let first = ask(&client, LEAVE, "hr").await;
+    assert_eq!(first["cache"], "miss", "{first}");
+    let semantic = ask(&client, LEAVE_REWORDED, "hr").await;
+    assert_eq!(semantic["cache"], "semantic", "{semantic}");
+    assert_eq!(semantic["answer"], first["answer"]);
+    let repeated = ask(&client, LEAVE_REWORDED, "hr").await;
+    assert_eq!(repeated["cache"], "exact", "{repeated}");
+    assert_eq!(repeated["answer"], first["answer"]);
+    assert_eq!(repeated["usage"]["cost_usd"], 0.0);
+    assert_eq!(ask(&client, LEAVE, "hr").await["cache"], "exact");
+
+    // The thumbs-down rates the answer the alias named: both go.
+    let (status, body) = client
+        .post_json(
+            "/v1/feedback",
+            &json!({ "query_id": repeated["query_id"], "rating": "down" }),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["answer"]["cache"], "exact");
+    assert_eq!(body["evicted_from_cache"], true);
+    assert_eq!(
+        ask(&client, LEAVE_REWORDED, "hr").await["cache"],
+        "miss",
+        "neither the alias nor the answer it named is served"
+    );
     system.shutdown().await;
     Ok(())
 }

@@ -4,8 +4,10 @@
 //! answer is recorded for feedback.
 //!
 //! Owns the answer cache's keys (and so its invariants: never across tenants, domains,
-//! epochs or index generations, never below the semantic threshold) and the writers. Must
-//! not touch the indexes directly: retrieval goes through the retriever.
+//! epochs or index generations, never below the semantic threshold) and the writers. A
+//! semantic hit is filed under the asking question's exact key as an alias of the answer it
+//! found, so that question asked again is an exact hit. Must not touch the indexes directly:
+//! retrieval goes through the retriever.
 
 pub mod drift;
 pub mod extractive;
@@ -340,7 +342,7 @@ impl Router {
             .as_deref()
             .map(|scope| format!("answer:{scope}:{}", question_hash(question)));
         if let Some(key) = &exact_key
-            && let Some(response) = self
+            && let Some((key, response)) = self
                 .cached(key, CacheStatus::Exact)
                 .instrument(tracing::info_span!("cache_lookup", layer = "exact"))
                 .await
@@ -350,7 +352,7 @@ impl Router {
             return Ok(Made {
                 response,
                 decision,
-                cache_key: exact_key,
+                cache_key: Some(key),
                 embedding: None,
             });
         }
@@ -364,6 +366,9 @@ impl Router {
         {
             metrics().cache_lookup("semantic_hit");
             stream_whole(sink, &response.answer).await?;
+            if let Some(alias) = &exact_key {
+                self.file_alias(alias, &key).await;
+            }
             return Ok(Made {
                 response,
                 decision,
@@ -655,17 +660,29 @@ impl Router {
         ))
     }
 
-    /// The cached answer under `key`, marked as served from the cache (at no cost).
-    async fn cached(&self, key: &str, status: CacheStatus) -> Option<AnswerResponse> {
+    /// The cached answer under `key`, marked as served from the cache (at no cost), with the
+    /// key of the answer itself: `key`, or the key an alias there names (see
+    /// [`Router::file_alias`]), which is what a thumbs-down must evict.
+    async fn cached(&self, key: &str, status: CacheStatus) -> Option<(String, AnswerResponse)> {
+        let mut bytes = self.read(key).await?;
+        let mut key = key.to_owned();
+        if let Some(answer_key) = alias_target(&bytes) {
+            key = answer_key.to_owned();
+            bytes = self.read(&key).await?;
+        }
+        // An alias always names an answer; were one found here instead, it does not decode
+        // (an alias is not a protobuf message) and reads as a miss.
+        let mut cached = AnswerResponse::decode(bytes.as_slice()).ok()?;
+        cached.cache = status.into();
+        cached.usage = Some(Usage::default());
+        Some((key, cached))
+    }
+
+    /// The value under `key`; `None` when there is none or the cache failed (counted, logged).
+    async fn read(&self, key: &str) -> Option<Vec<u8>> {
         let cache = self.cache.as_ref()?;
         match cache.get(key).await {
-            Ok(Some(bytes)) => {
-                let mut cached = AnswerResponse::decode(bytes.as_slice()).ok()?;
-                cached.cache = status.into();
-                cached.usage = Some(Usage::default());
-                Some(cached)
-            }
-            Ok(None) => None,
+            Ok(value) => value,
             Err(e) => {
                 metrics().cache_lookup("error");
                 tracing::warn!(error = %e, "cache lookup failed; answering without it");
@@ -674,8 +691,26 @@ impl Router {
         }
     }
 
+    /// Files a semantic hit under the asking question's exact key (`alias`, of the same
+    /// scope), so the question asked again is an exact hit: no embedding, no semantic lookup.
+    /// The alias names the answer's key instead of copying the answer, so it lives no longer
+    /// than the answer: when a thumbs-down evicts the answer, or it expires, the alias reads
+    /// as a miss. A failure is logged, never returned: the user has their answer.
+    async fn file_alias(&self, alias: &str, answer_key: &str) {
+        let Some(cache) = &self.cache else { return };
+        // A concurrent miss may have just stored this very question's answer: keep it.
+        if alias == answer_key {
+            return;
+        }
+        let ttl = Duration::from_secs(self.settings.cache.ttl_secs);
+        if let Err(e) = cache.put(alias, alias_value(answer_key), ttl).await {
+            metrics().cache_lookup("error");
+            tracing::warn!(error = %e, "cache alias store failed");
+        }
+    }
+
     /// The answer of an earlier question of the same scope whose embedding is at least the
-    /// domain's threshold close (exact cosine) to this one's.
+    /// domain's threshold close (exact cosine) to this one's, with the answer's key.
     async fn semantic_hit(
         &self,
         scope: &str,
@@ -705,9 +740,9 @@ impl Router {
             }
         };
         for hit in hits {
-            if let Some(response) = self.cached(&hit.key, CacheStatus::Semantic).await {
+            if let Some(found) = self.cached(&hit.key, CacheStatus::Semantic).await {
                 tracing::debug!(cosine = hit.cosine, "semantic cache hit");
-                return Some((hit.key, response));
+                return Some(found);
             }
         }
         None
@@ -759,7 +794,7 @@ impl Router {
     }
 
     /// Stores a rating. A thumbs-down evicts the cached answer it rated, so it is not served
-    /// again (to this question or a similar one).
+    /// again (to this question or a similar one, nor through an alias to it).
     pub async fn submit_feedback(
         &self,
         request: FeedbackRequest,
@@ -932,6 +967,21 @@ fn question_hash(question: &str) -> String {
     hex::encode(Sha256::digest(normalise_question(question).as_bytes()))
 }
 
+/// How an alias's value starts. A protobuf message cannot start with a zero byte (field
+/// number 0 is invalid), so an alias is never taken for an answer, and a router that does
+/// not know aliases reads one as a miss.
+const ALIAS: &[u8] = b"\0alias:";
+
+/// The cache value of an alias of the answer under `answer_key`.
+fn alias_value(answer_key: &str) -> Vec<u8> {
+    [ALIAS, answer_key.as_bytes()].concat()
+}
+
+/// The answer key an alias's value names; `None` for an answer.
+fn alias_target(value: &[u8]) -> Option<&str> {
+    std::str::from_utf8(value.strip_prefix(ALIAS)?).ok()
+}
+
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -1054,5 +1104,27 @@ mod tests {
             question_hash("How many days?"),
             question_hash("how many  days")
         );
+    }
+
+    #[test]
+    fn aliases_and_answers_are_told_apart() {
+        let key = "answer:default:hr:e0:g0:k0:affffffff:n-1:r-1:ab12";
+        let alias = alias_value(key);
+        assert_eq!(alias_target(&alias), Some(key));
+        assert!(
+            AnswerResponse::decode(alias.as_slice()).is_err(),
+            "a router that does not know aliases reads one as a miss"
+        );
+        for answer in [
+            AnswerResponse::default(),
+            AnswerResponse {
+                answer: "25 days [1]".into(),
+                model: "extractive-v1".into(),
+                cache: CacheStatus::Miss.into(),
+                ..AnswerResponse::default()
+            },
+        ] {
+            assert_eq!(alias_target(&answer.encode_to_vec()), None, "{answer:?}");
+        }
     }
 }
