@@ -120,10 +120,15 @@ enum EvalCommand {
     Answers(eval::AnswersArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    // Before the runtime starts its threads: see `pin_compute_threads`.
+    rag_backends::rag_embeddings::pin_compute_threads();
+    let outcome = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => Err(anyhow::Error::new(e).context("starting the async runtime")),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = e

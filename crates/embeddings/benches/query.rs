@@ -64,8 +64,13 @@ fn queries() -> Vec<String> {
         .collect()
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
+fn main() {
+    // As the binaries do, before the runtime starts its threads.
+    rag_embeddings::pin_compute_threads();
+    tokio::runtime::Runtime::new().unwrap().block_on(bench());
+}
+
+async fn bench() {
     let model = LocalMiniLm::load_default().unwrap();
     let queries = queries();
     let load_before = load_average();

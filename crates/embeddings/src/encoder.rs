@@ -47,7 +47,7 @@ impl BertEncoder {
     pub fn load(vb: VarBuilder, config: &Config) -> candle_core::Result<Self> {
         let hidden = config.hidden_size;
         let heads = config.num_attention_heads;
-        if heads == 0 || hidden % heads != 0 {
+        if heads == 0 || !hidden.is_multiple_of(heads) {
             candle_core::bail!("hidden_size {hidden} is not a multiple of {heads} heads");
         }
         let head_size = hidden / heads;

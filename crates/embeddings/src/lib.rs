@@ -23,6 +23,7 @@ mod error;
 pub mod fake;
 pub mod local;
 pub mod rerank;
+pub mod threads;
 pub mod tokens;
 
 pub use bedrock::{BedrockTitan, TitanOptions};
@@ -31,6 +32,7 @@ pub use error::EmbeddingError;
 pub use fake::HashEmbedding;
 pub use local::LocalMiniLm;
 pub use rerank::{BedrockRerank, BedrockRerankOptions, CrossEncoder, Reranker};
+pub use threads::pin_compute_threads;
 pub use tokens::TokenCounter;
 
 /// Environment variable that overrides where [`default_model_dir`] looks for the weights.

@@ -25,8 +25,8 @@ use tokenizers::utils::padding::PaddingParams;
 use tokenizers::{Encoding, Tokenizer};
 
 use crate::bert;
-use crate::encoder::BertEncoder;
 pub use crate::bert::MODEL_FILES;
+use crate::encoder::BertEncoder;
 use crate::{
     DEFAULT_MAX_TEXTS_PER_CALL, EmbeddingError, EmbeddingModel, TokenCounter, default_model_dir,
 };

@@ -1,7 +1,12 @@
 //! The retriever binary: hybrid search over the vector store and the BM25 index.
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads: see `pin_compute_threads`.
+    rag_backends::rag_embeddings::pin_compute_threads();
+    tokio::runtime::Runtime::new()?.block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     let settings = rag_config::Settings::load(
         rag_config::config_file_from_env().as_deref(),
         &rag_config::Environment::Process,
