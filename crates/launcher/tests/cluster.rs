@@ -10,9 +10,7 @@
 mod cluster_flow;
 mod support;
 
-use rag_config::{
-    AwsSettings, CacheBackend, ObjectStoreSettings, QueueBackend, Settings, VectorStoreSettings,
-};
+use rag_config::{AwsSettings, ObjectStoreSettings, QueueBackend, Settings, VectorStoreSettings};
 use rag_standins::qdrant::StandIn;
 use support::{Client, settings, start};
 
@@ -41,14 +39,7 @@ async fn cluster_settings(
     s.queues.documents = format!("documents-{run}");
     s.queues.chunks = format!("chunks-{run}");
     s.queues.wait_ms = 1_000;
-    s.cache.backend = CacheBackend::Redis {
-        url: std::env::var("RAG_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-        pool_size: 2,
-        command_timeout_ms: 500,
-        key_prefix: format!("rag-test-{run}:"),
-        ca_file: None,
-    };
+    s.cache.backend = support::test_redis_cache(&run);
 
     rag_backends::provision_aws(&s).await?;
     Ok(s)

@@ -523,14 +523,7 @@ async fn personal_data_is_masked_in_answers() -> anyhow::Result<()> {
 async fn a_semantic_hit_asked_again_is_an_exact_hit() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut settings = settings(dir.path());
-    settings.cache.backend = rag_config::CacheBackend::Redis {
-        url: std::env::var("RAG_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-        pool_size: 2,
-        command_timeout_ms: 500,
-        key_prefix: format!("rag-test-{}:", uuid::Uuid::new_v4().simple()),
-        ca_file: None,
-    };
+    settings.cache.backend = support::test_redis_cache(&uuid::Uuid::new_v4().simple().to_string());
     let system = start(settings).await?;
     let client = Client::new(&system);
     load(&client, &["hr"]).await?;

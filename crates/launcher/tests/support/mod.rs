@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use rag_config::Settings;
+use rag_config::{CacheBackend, Settings};
 use rag_launcher::System;
 use serde_json::Value;
 
@@ -26,6 +26,19 @@ pub fn settings(dir: &Path) -> Settings {
     s.queues.visibility_timeout_secs = 10;
     s.gateway.max_upload_bytes = 256 * 1024;
     s
+}
+
+/// The cache on the test Redis (`RAG_TEST_REDIS_URL`, or the one on 127.0.0.1:6379 that
+/// `make test` starts), under keys of the run's own (`rag-test-{run}:`).
+pub fn test_redis_cache(run: &str) -> CacheBackend {
+    CacheBackend::Redis {
+        url: std::env::var("RAG_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        pool_size: 2,
+        command_timeout_ms: 500,
+        key_prefix: format!("rag-test-{run}:"),
+        ca_file: None,
+    }
 }
 
 pub async fn start(settings: Settings) -> anyhow::Result<System> {
