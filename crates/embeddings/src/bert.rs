@@ -100,10 +100,15 @@ pub(crate) fn load_dir(model_dir: &Path, max_tokens: usize) -> Result<BertDir, E
 /// row-major: they are read by row.
 fn column_major_if_linear(name: &str, tensor: Tensor) -> candle_core::Result<Tensor> {
     if tensor.rank() == 2 && !name.contains("embeddings") {
-        tensor.t()?.contiguous()?.t()
+        column_major(&tensor)
     } else {
         Ok(tensor)
     }
+}
+
+/// The same matrix stored column-major (see [`column_major_if_linear`]).
+pub(crate) fn column_major(matrix: &Tensor) -> candle_core::Result<Tensor> {
+    matrix.t()?.contiguous()?.t()
 }
 
 /// Input ids, token type ids and attention mask (each rows × tokens) of encodings padded to

@@ -18,6 +18,8 @@ use candle_core::{DType, Module as _, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
+use crate::bert::column_major;
+
 /// A BERT encoder: embeddings and layers, no pooler.
 pub(crate) struct BertEncoder {
     word_embeddings: Embedding,
@@ -196,9 +198,4 @@ impl Layer {
 
 fn layer_norm(vb: VarBuilder, config: &Config) -> candle_core::Result<LayerNorm> {
     candle_nn::layer_norm(config.hidden_size, config.layer_norm_eps, vb)
-}
-
-/// The same matrix stored column-major (see `bert::column_major_if_linear`).
-fn column_major(t: &Tensor) -> candle_core::Result<Tensor> {
-    t.t()?.contiguous()?.t()
 }
