@@ -375,6 +375,9 @@ pub struct CacheSettings {
     /// Serve the answer of an earlier question whose embedding has at least this cosine
     /// with the new one (domains may set their own); 1.0 or more turns the semantic layer off.
     pub semantic_threshold: f32,
+    /// What the two questions' texts must also agree on for a semantic hit (domains may set
+    /// their own).
+    pub semantic_guard: SemanticGuard,
 }
 
 impl Default for CacheSettings {
@@ -385,6 +388,31 @@ impl Default for CacheSettings {
             ttl_secs: 3_600,
             max_entries: 10_000,
             semantic_threshold: 0.95,
+            semantic_guard: SemanticGuard::default(),
+        }
+    }
+}
+
+/// The check a semantic hit must pass besides the cosine. An embedding puts a question and
+/// its opposite above 0.95 ("is … required" / "is … not required", "higher" / "lower",
+/// "3 days" / "5 days"), so the cosine alone can serve a question the answer to its opposite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SemanticGuard {
+    /// The two questions have the same content terms: words lower-cased, stop words dropped,
+    /// stemmed, negations and numbers always kept. A rewording (order, case, punctuation,
+    /// inflection, stop words) passes; a changed content word does not.
+    #[default]
+    Lexical,
+    /// The cosine alone.
+    None,
+}
+
+impl SemanticGuard {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lexical => "lexical",
+            Self::None => "none",
         }
     }
 }
@@ -1200,6 +1228,9 @@ pub struct DomainSettings {
     /// This domain's `cache.semantic_threshold`; unset: the cache's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semantic_threshold: Option<f32>,
+    /// This domain's `cache.semantic_guard`; unset: the cache's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic_guard: Option<SemanticGuard>,
     /// Topics refused in this domain, besides `guardrails.denied_topics`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied_topics: Vec<DeniedTopicSettings>,
@@ -1227,6 +1258,7 @@ impl DomainSettings {
             short_question_words: None,
             technical_terms: Vec::new(),
             semantic_threshold: None,
+            semantic_guard: None,
             denied_topics: Vec::new(),
             neighbours: None,
             rerank: None,

@@ -467,3 +467,29 @@ fn bad_reranker_settings_name_the_key() {
     let err = Settings::load(Some(file.path()), &env(&[])).unwrap_err();
     assert!(err.to_string().contains("domains.rerank"), "{err}");
 }
+
+#[test]
+fn the_semantic_guard_is_lexical_by_default_and_set_per_domain() {
+    let s = Settings::load(None, &env(&[])).unwrap();
+    assert_eq!(s.cache.semantic_guard, SemanticGuard::Lexical);
+    let s = Settings::load(None, &env(&[("RAG__CACHE__SEMANTIC_GUARD", "none")])).unwrap();
+    assert_eq!(s.cache.semantic_guard, SemanticGuard::None);
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "[cache]\nsemantic_guard = \"none\"\n[[domains]]\nname = \"hr\"\nsemantic_guard = \"lexical\"\n[[domains]]\nname = \"legal\""
+    )
+    .unwrap();
+    let s = Settings::load(Some(file.path()), &env(&[])).unwrap();
+    assert_eq!(s.cache.semantic_guard, SemanticGuard::None);
+    assert_eq!(
+        s.domain("hr").unwrap().semantic_guard,
+        Some(SemanticGuard::Lexical)
+    );
+    assert_eq!(s.domain("legal").unwrap().semantic_guard, None);
+
+    let e = Settings::load(None, &env(&[("RAG__CACHE__SEMANTIC_GUARD", "fuzzy")])).unwrap_err();
+    assert!(e.to_string().contains("semantic_guard"), "{e}");
+    assert!(e.to_string().contains("lexical"), "{e}");
+}
