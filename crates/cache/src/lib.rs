@@ -6,9 +6,9 @@
 //! served after it. The embedded default is in-process ([`MemoryCache`]); the cluster one is
 //! Redis ([`RedisCache`]). Must not know what an answer is.
 //!
-//! The semantic layer remembers, per scope, the embedding of each cached question, and finds
-//! the stored questions whose exact cosine with a new one reaches a threshold
-//! ([`semantic`]). The caller puts everything that must match (tenant, domain, epoch, …) into
+//! The semantic layer remembers, per scope, the embedding and the text of each cached
+//! question, and finds the stored questions whose exact cosine with a new one reaches a
+//! threshold ([`semantic`]); the text comes back with each, for the caller's own checks. The caller puts everything that must match (tenant, domain, epoch, …) into
 //! the scope, so a hit can never cross them.
 
 use std::collections::{HashMap, VecDeque};
@@ -41,18 +41,19 @@ pub trait Cache: Send + Sync + std::fmt::Debug {
     async fn epoch(&self, scope: &str) -> Result<u64, CacheError>;
     /// Increments the epoch of `scope` and returns the new value.
     async fn bump_epoch(&self, scope: &str) -> Result<u64, CacheError>;
-    /// Remembers that the value under `key` answers the question embedded as `vector`, in
+    /// Remembers that the value under `key` answers `question`, embedded as `vector`, in
     /// `scope`, for `ttl`.
     async fn remember_question(
         &self,
         scope: &str,
         vector: &[f32],
         key: &str,
+        question: &str,
         ttl: Duration,
     ) -> Result<(), CacheError>;
     /// The keys of `scope`'s remembered questions whose exact cosine with `vector` is at
-    /// least `min_cosine`, best first, at most `limit`. Their values may have expired or
-    /// been deleted since: read them with [`Cache::get`].
+    /// least `min_cosine`, best first, at most `limit`, each with its question's text. Their
+    /// values may have expired or been deleted since: read them with [`Cache::get`].
     async fn similar_questions(
         &self,
         scope: &str,
@@ -84,6 +85,7 @@ struct State {
 #[derive(Debug)]
 struct Question {
     key: String,
+    text: String,
     vector: Vec<f32>,
     expires: Instant,
 }
@@ -183,6 +185,7 @@ impl Cache for MemoryCache {
         scope: &str,
         vector: &[f32],
         key: &str,
+        question: &str,
         ttl: Duration,
     ) -> Result<(), CacheError> {
         let now = Instant::now();
@@ -196,6 +199,7 @@ impl Cache for MemoryCache {
         scoped.retain(|q| q.expires > now && q.key != key);
         scoped.push(Question {
             key: key.to_owned(),
+            text: question.to_owned(),
             vector: vector.to_vec(),
             expires: now + ttl,
         });
@@ -234,7 +238,7 @@ impl Cache for MemoryCache {
             scoped
                 .iter()
                 .filter(|q| q.expires > now)
-                .map(|q| (q.key.as_str(), q.vector.as_slice())),
+                .map(|q| (q.key.as_str(), q.text.as_str(), q.vector.as_slice())),
             min_cosine,
             limit,
         ))
@@ -273,27 +277,27 @@ mod contract {
         let closer = [0.6f32, 0.8, 0.01]; // cosine ≈ 0.99995
         let far = [0.0f32, 0.6, 0.8]; // cosine 0.48
         cache
-            .remember_question("t/hr/1", &close, "close", ttl)
+            .remember_question("t/hr/1", &close, "close", "question close?", ttl)
             .await
             .unwrap();
         cache
-            .remember_question("t/hr/1", &closer, "closer", ttl)
+            .remember_question("t/hr/1", &closer, "closer", "question closer?", ttl)
             .await
             .unwrap();
         cache
-            .remember_question("t/hr/1", &far, "far", ttl)
+            .remember_question("t/hr/1", &far, "far", "question far?", ttl)
             .await
             .unwrap();
         cache
-            .remember_question("t/legal/1", &asked, "legal", ttl)
+            .remember_question("t/legal/1", &asked, "legal", "question legal?", ttl)
             .await
             .unwrap();
         cache
-            .remember_question("u/hr/1", &asked, "tenant-u", ttl)
+            .remember_question("u/hr/1", &asked, "tenant-u", "question tenant-u?", ttl)
             .await
             .unwrap();
         cache
-            .remember_question("t/hr/2", &asked, "epoch-2", ttl)
+            .remember_question("t/hr/2", &asked, "epoch-2", "question epoch-2?", ttl)
             .await
             .unwrap();
 
@@ -303,6 +307,8 @@ mod contract {
             .unwrap();
         let keys: Vec<&str> = hits.iter().map(|h| h.key.as_str()).collect();
         assert_eq!(keys, ["closer", "close"]);
+        let questions: Vec<&str> = hits.iter().map(|h| h.question.as_str()).collect();
+        assert_eq!(questions, ["question closer?", "question close?"]);
         assert!(hits.iter().all(|h| h.cosine >= 0.95));
         assert!(hits[0].cosine > hits[1].cosine);
         assert_eq!(
@@ -331,7 +337,13 @@ mod contract {
         );
 
         cache
-            .remember_question("t/hr/3", &asked, "short", Duration::from_millis(50))
+            .remember_question(
+                "t/hr/3",
+                &asked,
+                "short",
+                "question short?",
+                Duration::from_millis(50),
+            )
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(120)).await;
@@ -378,7 +390,7 @@ mod tests {
         for i in 0..10u8 {
             let v = [1.0, f32::from(i) / 100.0];
             cache
-                .remember_question("s", &v, &format!("k{i}"), Duration::from_secs(60))
+                .remember_question("s", &v, &format!("k{i}"), "q", Duration::from_secs(60))
                 .await
                 .unwrap();
         }
@@ -483,18 +495,31 @@ mod redis_tests {
             .map(|(i, x)| x + if i % 50 == 0 { 0.5 } else { 0.0 })
             .collect();
         let other: Vec<f32> = (0..384).map(|i| ((i * 5 % 11) as f32) - 5.0).collect();
-        one.remember_question("t/hr/0", &paraphrase, "para", Duration::from_secs(60))
-            .await
-            .unwrap();
-        one.remember_question("t/hr/0", &other, "other", Duration::from_secs(60))
-            .await
-            .unwrap();
+        one.remember_question(
+            "t/hr/0",
+            &paraphrase,
+            "para",
+            "question para?",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        one.remember_question(
+            "t/hr/0",
+            &other,
+            "other",
+            "question other?",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
         let hits = two
             .similar_questions("t/hr/0", &asked, 0.95, 5)
             .await
             .unwrap();
         assert_eq!(hits.len(), 1, "{hits:?}");
         assert_eq!(hits[0].key, "para");
+        assert_eq!(hits[0].question, "question para?");
         assert!(hits[0].cosine > 0.99);
     }
 

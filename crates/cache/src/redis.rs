@@ -7,8 +7,8 @@
 //! and could make an old key current again). Redis's `maxmemory-policy volatile-lru` bounds the
 //! size, evicting only expiring keys, i.e. answers and question buckets, never epochs.
 //!
-//! Similar questions: `<prefix>sem1:<scope>:<table>:<bucket>` is a list of the questions
-//! (answer key + vector) that hash to that bucket of that table ([`crate::semantic`]),
+//! Similar questions: `<prefix>sem2:<scope>:<table>:<bucket>` is a list of the questions
+//! (answer key, question text, vector) that hash to that bucket of that table ([`crate::semantic`]),
 //! newest first, trimmed to [`BUCKET_CAPACITY`], expiring [`Cache::remember_question`]'s ttl
 //! after its last insertion. Remembering is one pipelined round trip (`LPUSH`, `LTRIM`,
 //! `PEXPIRE` per table); a lookup is one pipelined round trip of [`semantic::TABLES`] `LRANGE`s and
@@ -16,7 +16,9 @@
 //! same whatever the number of cached questions (≤ 192 vectors read, ~300 KB at 384
 //! dimensions in the worst case, far fewer in practice); a bucket of a crowded region keeps
 //! only its newest questions, which lowers recall there, never precision. Scopes name the
-//! epoch, so a document change leaves the old buckets to expire unread.
+//! epoch, so a document change leaves the old buckets to expire unread. So do the `sem1:`
+//! buckets of routers before the question's text was stored (answer key + vector only): their
+//! questions are never semantic hits again, their answers still exact ones.
 //!
 //! One pool per process and URL ([`RedisCache::shared`]). It connects in the background and
 //! keeps reconnecting. A command that fails (or times out) opens a breaker: for the next
@@ -195,7 +197,7 @@ impl RedisCache {
         semantic::signatures(vector)
             .iter()
             .enumerate()
-            .map(|(table, bucket)| format!("{}sem1:{scope}:{table}:{bucket:02x}", self.prefix))
+            .map(|(table, bucket)| format!("{}sem2:{scope}:{table}:{bucket:02x}", self.prefix))
             .collect()
     }
 }
@@ -253,14 +255,16 @@ impl Cache for RedisCache {
         scope: &str,
         vector: &[f32],
         key: &str,
+        question: &str,
         ttl: Duration,
     ) -> Result<(), CacheError> {
         let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         if millis == 0 {
             return Ok(());
         }
-        let entry = semantic::encode_entry(key, vector)
-            .ok_or_else(|| CacheError::Invalid("cache key longer than 64 KiB".into()))?;
+        let entry = semantic::encode_entry(key, question, vector).ok_or_else(|| {
+            CacheError::Invalid("cache key or question longer than 64 KiB".into())
+        })?;
         let pipeline = self.pool.next().pipeline();
         let queue = async {
             for bucket in self.bucket_keys(scope, vector) {
@@ -292,14 +296,16 @@ impl Cache for RedisCache {
             pipeline.all::<Vec<Vec<Vec<u8>>>>().await
         };
         let buckets = self.guarded(fetch).await?;
-        let entries: Vec<(String, Vec<f32>)> = buckets
+        let entries: Vec<semantic::Entry> = buckets
             .iter()
             .flatten()
             .filter_map(|bytes| semantic::decode_entry(bytes))
             .collect();
         Ok(semantic::best_hits(
             vector,
-            entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+            entries
+                .iter()
+                .map(|(k, q, v)| (k.as_str(), q.as_str(), v.as_slice())),
             min_cosine,
             limit,
         ))

@@ -1,8 +1,9 @@
 //! The semantic layer's shared parts: question vectors, their exact cosine, and the
 //! locality-sensitive hashing that lets Redis find candidates without a search module.
 //!
-//! A cached question is stored with its embedding. A new question is a semantic hit when a
-//! stored question of the same scope has an exact cosine ≥ the threshold with it. Finding
+//! A cached question is stored with its embedding and its text. A new question is a semantic
+//! hit when a stored question of the same scope has an exact cosine ≥ the threshold with it
+//! (and passes whatever the caller checks on the two texts). Finding
 //! candidates without scanning the scope uses random-hyperplane hashing (SimHash):
 //! [`TABLES`] tables of [`BITS`] hyperplanes each; a vector's signature in a table is the
 //! side of each hyperplane it lies on. Two vectors at angle θ share a table's bucket with
@@ -26,6 +27,8 @@ pub const BITS: usize = 8;
 pub struct SemanticHit {
     /// The answer's cache key.
     pub key: String,
+    /// The text of the question the answer was cached for.
+    pub question: String,
     /// The exact cosine between the two questions' vectors.
     pub cosine: f32,
 }
@@ -48,26 +51,29 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     (dot / (na.sqrt() * nb.sqrt())) as f32
 }
 
-/// Keeps the best `limit` hits at or above `min_cosine` among `candidates`, best first,
-/// one per key.
+/// Keeps the best `limit` hits at or above `min_cosine` among `candidates` (key, question,
+/// vector), best first, one per key.
 pub(crate) fn best_hits<'a>(
     query: &[f32],
-    candidates: impl IntoIterator<Item = (&'a str, &'a [f32])>,
+    candidates: impl IntoIterator<Item = (&'a str, &'a str, &'a [f32])>,
     min_cosine: f32,
     limit: usize,
 ) -> Vec<SemanticHit> {
-    let mut best: HashMap<&str, f32> = HashMap::new();
-    for (key, vector) in candidates {
+    let mut best: HashMap<&str, (&str, f32)> = HashMap::new();
+    for (key, question, vector) in candidates {
         let c = cosine(query, vector);
         if c >= min_cosine {
-            let entry = best.entry(key).or_insert(c);
-            *entry = entry.max(c);
+            let entry = best.entry(key).or_insert((question, c));
+            if c > entry.1 {
+                *entry = (question, c);
+            }
         }
     }
     let mut hits: Vec<SemanticHit> = best
         .into_iter()
-        .map(|(key, cosine)| SemanticHit {
+        .map(|(key, (question, cosine))| SemanticHit {
             key: key.to_owned(),
+            question: question.to_owned(),
             cosine,
         })
         .collect();
@@ -137,33 +143,49 @@ impl SplitMix64 {
     }
 }
 
-/// One stored question: the answer's key and the question's vector, as bytes
-/// (`u16` key length, the key, then little-endian `f32`s).
-pub(crate) fn encode_entry(key: &str, vector: &[f32]) -> Option<Vec<u8>> {
-    let length = u16::try_from(key.len()).ok()?;
-    let mut out = Vec::with_capacity(2 + key.len() + 4 * vector.len());
-    out.extend_from_slice(&length.to_le_bytes());
+/// One stored question: the answer's key, the question's text and its vector, as bytes
+/// (`u16` key length, the key, `u16` text length, the text, then little-endian `f32`s).
+/// `None` when the key or the text is longer than 64 KiB.
+pub(crate) fn encode_entry(key: &str, question: &str, vector: &[f32]) -> Option<Vec<u8>> {
+    let key_length = u16::try_from(key.len()).ok()?;
+    let question_length = u16::try_from(question.len()).ok()?;
+    let mut out = Vec::with_capacity(4 + key.len() + question.len() + 4 * vector.len());
+    out.extend_from_slice(&key_length.to_le_bytes());
     out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(&question_length.to_le_bytes());
+    out.extend_from_slice(question.as_bytes());
     for v in vector {
         out.extend_from_slice(&v.to_le_bytes());
     }
     Some(out)
 }
 
+/// A stored question: the answer's key, the question's text, its vector.
+pub(crate) type Entry = (String, String, Vec<f32>);
+
 /// The inverse of [`encode_entry`]; `None` for bytes it did not make.
-pub(crate) fn decode_entry(bytes: &[u8]) -> Option<(String, Vec<f32>)> {
-    let (length, rest) = bytes.split_first_chunk::<2>()?;
-    let length = usize::from(u16::from_le_bytes(*length));
-    if rest.len() < length || (rest.len() - length) % 4 != 0 {
+pub(crate) fn decode_entry(bytes: &[u8]) -> Option<Entry> {
+    let (key, rest) = split_string(bytes)?;
+    let (question, floats) = split_string(rest)?;
+    if floats.len() % 4 != 0 {
         return None;
     }
-    let (key, floats) = rest.split_at(length);
-    let key = std::str::from_utf8(key).ok()?.to_owned();
     let vector = floats
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    Some((key, vector))
+    Some((key, question, vector))
+}
+
+/// A `u16`-length-prefixed UTF-8 string at the start of `bytes`, and what follows it.
+fn split_string(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let (length, rest) = bytes.split_first_chunk::<2>()?;
+    let length = usize::from(u16::from_le_bytes(*length));
+    if rest.len() < length {
+        return None;
+    }
+    let (text, rest) = rest.split_at(length);
+    Some((std::str::from_utf8(text).ok()?.to_owned(), rest))
 }
 
 #[cfg(test)]
@@ -201,14 +223,20 @@ mod tests {
 
     #[test]
     fn entries_round_trip_and_garbage_is_rejected() {
-        let bytes = encode_entry("answer:t:hr:1", &[0.5, -1.25]).unwrap();
+        let bytes = encode_entry("answer:t:hr:1", "How many days?", &[0.5, -1.25]).unwrap();
         assert_eq!(
             decode_entry(&bytes),
-            Some(("answer:t:hr:1".to_owned(), vec![0.5, -1.25]))
+            Some((
+                "answer:t:hr:1".to_owned(),
+                "How many days?".to_owned(),
+                vec![0.5, -1.25]
+            ))
         );
         assert_eq!(decode_entry(&bytes[..bytes.len() - 1]), None);
         assert_eq!(decode_entry(&[9]), None);
         assert_eq!(decode_entry(&[200, 0, b'a']), None);
+        assert_eq!(decode_entry(&[1, 0, b'a', 9, 0, b'b']), None);
+        assert!(encode_entry("k", &"x".repeat(70_000), &[1.0]).is_none());
     }
 
     #[test]
@@ -219,15 +247,16 @@ mod tests {
         let hits = best_hits(
             &q,
             [
-                ("far", &far[..]),
-                ("close", &close[..]),
-                ("close", &close[..]),
+                ("far", "far?", &far[..]),
+                ("close", "close?", &close[..]),
+                ("close", "close?", &close[..]),
             ],
             0.95,
             5,
         );
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].key, "close");
+        assert_eq!(hits[0].question, "close?");
         assert!(hits[0].cosine >= 0.95);
     }
 

@@ -430,8 +430,10 @@ impl Router {
             let ttl = Duration::from_secs(self.settings.cache.ttl_secs);
             let stored = async {
                 cache.put(key, response.encode_to_vec(), ttl).await?;
+                // As the logs show it: the cache holds no personal data the guardrails know.
+                let text = rag_guardrails::mask_pii_cow(question);
                 cache
-                    .remember_question(scope, &embedding.values, key, ttl)
+                    .remember_question(scope, &embedding.values, key, &text, ttl)
                     .await
             };
             if let Err(e) = stored.await {
