@@ -4,13 +4,14 @@
 //! answer is recorded for feedback.
 //!
 //! Owns the answer cache's keys (and so its invariants: never across tenants, domains,
-//! epochs or index generations, never below the semantic threshold) and the writers. A
-//! semantic hit is filed under the asking question's exact key as an alias of the answer it
-//! found, so that question asked again is an exact hit. Must not touch the indexes directly:
-//! retrieval goes through the retriever.
+//! epochs or index generations, never below the semantic threshold, never past the semantic
+//! guard: [`lexical`]) and the writers. A semantic hit is filed under the asking question's
+//! exact key as an alias of the answer it found, so that question asked again is an exact
+//! hit. Must not touch the indexes directly: retrieval goes through the retriever.
 
 pub mod drift;
 pub mod extractive;
+pub mod lexical;
 pub mod live;
 pub mod prompts;
 pub mod routing;
@@ -360,7 +361,7 @@ impl Router {
         let embedding = self.embed(question).await?;
         if let Some(scope) = &scope
             && let Some((key, response)) = self
-                .semantic_hit(scope, &request.domain, &embedding.values)
+                .semantic_hit(scope, &request.domain, question, &embedding.values)
                 .instrument(tracing::info_span!("cache_lookup", layer = "semantic"))
                 .await
         {
@@ -712,21 +713,28 @@ impl Router {
     }
 
     /// The answer of an earlier question of the same scope whose embedding is at least the
-    /// domain's threshold close (exact cosine) to this one's, with the answer's key.
+    /// domain's threshold close (exact cosine) to this one's (`vector`), and whose text passes
+    /// the domain's guard against `question` ([`lexical`]), with the answer's key.
     async fn semantic_hit(
         &self,
         scope: &str,
         domain: &str,
+        question: &str,
         vector: &[f32],
     ) -> Option<(String, AnswerResponse)> {
         let cache = self.cache.as_ref()?;
-        let threshold = self
-            .live
-            .current()
-            .settings
-            .domain(domain)
-            .and_then(|d| d.semantic_threshold)
-            .unwrap_or(self.settings.cache.semantic_threshold);
+        let (threshold, guard) = {
+            let live = self.live.current();
+            let domain = live.settings.domain(domain);
+            (
+                domain
+                    .and_then(|d| d.semantic_threshold)
+                    .unwrap_or(self.settings.cache.semantic_threshold),
+                domain
+                    .and_then(|d| d.semantic_guard)
+                    .unwrap_or(self.settings.cache.semantic_guard),
+            )
+        };
         if threshold >= 1.0 {
             return None;
         }
@@ -741,7 +749,18 @@ impl Router {
                 return None;
             }
         };
+        // Compared as stored: PII masked.
+        let asked = lexical::content_terms(&rag_guardrails::mask_pii_cow(question));
         for hit in hits {
+            if !lexical::allows(guard, &asked, &hit.question) {
+                metrics().cache_lookup("semantic_refused");
+                tracing::debug!(
+                    cosine = hit.cosine,
+                    guard = guard.as_str(),
+                    "semantic cache candidate refused: its question's content terms differ"
+                );
+                continue;
+            }
             if let Some(found) = self.cached(&hit.key, CacheStatus::Semantic).await {
                 tracing::debug!(cosine = hit.cosine, "semantic cache hit");
                 return Some(found);

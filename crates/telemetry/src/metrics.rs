@@ -57,7 +57,8 @@ pub struct TokenLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
-    /// A cache lookup: `exact_hit`, `semantic_hit`, `miss` or `error`.
+    /// A cache lookup: `exact_hit`, `semantic_hit`, `miss` or `error`; or
+    /// `semantic_refused`, a semantic candidate the guard refused (the lookup goes on).
     pub result: String,
 }
 
@@ -242,7 +243,7 @@ impl Metrics {
         let cache_lookups = Family::<ResultLabels, Counter>::default();
         registry.register(
             "cache_lookups",
-            "Answer cache lookups by result (exact_hit, semantic_hit, miss, error)",
+            "Answer cache lookups by result (exact_hit, semantic_hit, miss, error; semantic_refused: a semantic candidate the guard refused)",
             cache_lookups.clone(),
         );
         let routing_decisions = Family::<RoutingLabels, Counter>::default();
