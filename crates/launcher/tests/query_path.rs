@@ -23,6 +23,9 @@ const LEAVE: &str = "How many vacation days do I get per year if I work full tim
 /// The same question worded slightly differently: not an exact hit, but its embedding is
 /// well above the semantic threshold.
 const LEAVE_REWORDED: &str = "How many vacation days do I get per year if I work full-time?";
+/// The question negated: its embedding is above the threshold too (cosine 0.983 with `LEAVE`
+/// in `crates/router/tests/semantic_guard.rs`), so only the lexical guard keeps it a miss.
+const LEAVE_NEGATED: &str = "How many vacation days don't I get per year if I work full time?";
 /// A related question with another answer: never served the leave answer.
 const CARRY_OVER: &str =
     "Can I carry unused holiday into next year, and by when do I have to use it?";
@@ -107,6 +110,10 @@ async fn cache_scopes_guardrails_and_feedback() -> anyhow::Result<()> {
     let repeated = ask(&client, LEAVE_REWORDED, "hr").await;
     assert_eq!(repeated["cache"], "exact", "{repeated}");
     assert_eq!(repeated["answer"], first["answer"]);
+
+    // Never past the lexical guard: a close embedding, other content terms.
+    let negated = ask(&client, LEAVE_NEGATED, "hr").await;
+    assert_eq!(negated["cache"], "miss", "{negated}");
 
     // Never below the threshold: a related question gets its own answer.
     let carry = ask(&client, CARRY_OVER, "hr").await;
@@ -226,6 +233,7 @@ async fn cache_scopes_guardrails_and_feedback() -> anyhow::Result<()> {
     for expected in [
         "rag_cache_lookups_total{result=\"exact_hit\"}",
         "rag_cache_lookups_total{result=\"semantic_hit\"}",
+        "rag_cache_lookups_total{result=\"semantic_refused\"}",
         "rag_cache_lookups_total{result=\"miss\"}",
         "rag_http_requests_total{method=\"POST\",route=\"/v1/query\",status=\"200\"}",
         "rag_http_requests_total{method=\"POST\",route=\"/v1/feedback\",status=\"404\"}",
@@ -517,8 +525,9 @@ async fn personal_data_is_masked_in_answers() -> anyhow::Result<()> {
 
 /// Against a real Redis (`RAG_TEST_REDIS_URL`, or the one on 127.0.0.1:6379 that `make test`
 /// starts), under keys of its own: a rewording served from the semantic tier is filed under
-/// its own exact key, so asked again it is an exact hit (no embedding, no semantic lookup).
-/// A thumbs-down on that hit evicts the answer the alias names, and so the alias too.
+/// its own exact key, so asked again it is an exact hit (no embedding, no semantic lookup);
+/// the negated question is not served it. A thumbs-down on that hit evicts the answer the
+/// alias names, and so the alias too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_semantic_hit_asked_again_is_an_exact_hit() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -538,6 +547,9 @@ async fn a_semantic_hit_asked_again_is_an_exact_hit() -> anyhow::Result<()> {
     assert_eq!(repeated["answer"], first["answer"]);
     assert_eq!(repeated["usage"]["cost_usd"], 0.0);
     assert_eq!(ask(&client, LEAVE, "hr").await["cache"], "exact");
+    // The question's text comes back from Redis with its vector, for the lexical guard.
+    let negated = ask(&client, LEAVE_NEGATED, "hr").await;
+    assert_eq!(negated["cache"], "miss", "{negated}");
 
     // The thumbs-down rates the answer the alias named: both go.
     let (status, body) = client
