@@ -113,6 +113,34 @@ async fn matches_sentence_transformers() {
     }
 }
 
+/// Single-text calls made at once share forward passes (padded together): each caller still
+/// gets its own text's vector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_single_calls_each_get_their_own_vector() {
+    let cases = cases();
+    let calls: Vec<_> = cases
+        .iter()
+        .cycle()
+        .take(3 * cases.len())
+        .map(|case| {
+            let text = case.text.clone();
+            tokio::spawn(async move { model().embed(&[text]).await })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for call in calls {
+        got.extend(call.await.unwrap().unwrap());
+    }
+    let reference: Vec<Vec<f32>> = cases
+        .iter()
+        .cycle()
+        .take(3 * cases.len())
+        .map(|c| c.embedding.clone())
+        .collect();
+    let diff = max_abs_diff(&got, &reference);
+    assert!(diff < TOLERANCE, "concurrent max abs diff {diff:e}");
+}
+
 #[tokio::test]
 async fn sub_batches_keep_the_callers_order() {
     let cases = cases();
