@@ -21,6 +21,7 @@ pub mod cache;
 mod encoder;
 mod error;
 pub mod fake;
+mod gelu;
 pub mod local;
 pub mod rerank;
 pub mod threads;
