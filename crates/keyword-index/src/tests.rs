@@ -730,9 +730,13 @@ async fn an_index_without_fast_id_columns_still_searches_by_id() -> TestResult {
     let dir = tempfile::tempdir()?;
     crate::tantivy_index::create_legacy(dir.path())?;
     let index = TantivyIndex::open(dir.path())?;
-    index.upsert(corpus()).await?;
+    let chunks = corpus();
+    index.upsert(chunks.clone()).await?;
     assert_eq!(index.search_ids("leave", &acme(), 10).await?.len(), 4);
     ids_match_full_search(&index).await?;
+    // Its records are stored bytes, and read back whole.
+    let got = index.get("acme", &[chunks[1].id]).await?;
+    assert_eq!(got, vec![chunks[1].clone()]);
     // Reopened, it keeps its schema.
     drop(index);
     let index = TantivyIndex::open(dir.path())?;
