@@ -8,8 +8,9 @@
 //!
 //! The semantic layer remembers, per scope, the embedding and the text of each cached
 //! question, and finds the stored questions whose exact cosine with a new one reaches a
-//! threshold ([`semantic`]); the text comes back with each, for the caller's own checks. The caller puts everything that must match (tenant, domain, epoch, …) into
-//! the scope, so a hit can never cross them.
+//! threshold ([`semantic`]); the text comes back with each, for the caller's own checks.
+//! The caller puts everything that must match (tenant, domain, epoch, …) into the scope, so
+//! a hit can never cross them.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};

@@ -92,12 +92,27 @@ pub fn content_terms(text: &str) -> BTreeSet<String> {
     terms
 }
 
-/// Whether `guard` lets an answer cached for `cached` be served for the question whose
-/// content terms are `asked`.
-pub fn allows(guard: SemanticGuard, asked: &BTreeSet<String>, cached: &str) -> bool {
-    match guard {
-        SemanticGuard::None => true,
-        SemanticGuard::Lexical => *asked == content_terms(cached),
+/// A guard for one asked question: its content terms are worked out once (and only when
+/// the guard reads them), then checked against each candidate's question.
+pub struct Guard {
+    /// `None` when the guard is [`SemanticGuard::None`].
+    asked: Option<BTreeSet<String>>,
+}
+
+impl Guard {
+    pub fn new(guard: SemanticGuard, asked: &str) -> Self {
+        let asked = match guard {
+            SemanticGuard::None => None,
+            SemanticGuard::Lexical => Some(content_terms(asked)),
+        };
+        Self { asked }
+    }
+
+    /// Whether an answer cached for `cached` may be served for the asked question.
+    pub fn allows(&self, cached: &str) -> bool {
+        self.asked
+            .as_ref()
+            .is_none_or(|asked| *asked == content_terms(cached))
     }
 }
 
@@ -106,7 +121,7 @@ mod tests {
     use super::*;
 
     fn same(a: &str, b: &str) -> bool {
-        allows(SemanticGuard::Lexical, &content_terms(a), b)
+        Guard::new(SemanticGuard::Lexical, a).allows(b)
     }
 
     #[test]
@@ -217,10 +232,9 @@ mod tests {
 
     #[test]
     fn none_lets_anything_through() {
-        assert!(allows(
-            SemanticGuard::None,
-            &content_terms("Vitamin D increases bone density."),
-            "Vitamin D decreases bone density."
-        ));
+        assert!(
+            Guard::new(SemanticGuard::None, "Vitamin D increases bone density.")
+                .allows("Vitamin D decreases bone density.")
+        );
     }
 }

@@ -750,9 +750,9 @@ impl Router {
             }
         };
         // Compared as stored: PII masked.
-        let asked = lexical::content_terms(&rag_guardrails::mask_pii_cow(question));
+        let asked = lexical::Guard::new(guard, &rag_guardrails::mask_pii_cow(question));
         for hit in hits {
-            if !lexical::allows(guard, &asked, &hit.question) {
+            if !asked.allows(&hit.question) {
                 metrics().cache_lookup("semantic_refused");
                 tracing::debug!(
                     cosine = hit.cosine,

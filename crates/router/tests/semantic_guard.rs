@@ -11,7 +11,7 @@
 use rag_backends::rag_cache::semantic::cosine;
 use rag_backends::rag_embeddings::{EmbeddingModel, LocalMiniLm, default_model_dir};
 use rag_config::{SemanticGuard, Settings};
-use rag_router::lexical::{allows, content_terms};
+use rag_router::lexical::Guard;
 
 struct Pair {
     kind: String,
@@ -63,8 +63,7 @@ async fn the_lexical_guard_serves_no_pair_of_different_meaning() {
     for (pair, vectors) in pairs.iter().zip(vectors.chunks_exact(2)) {
         let c = cosine(&vectors[0], &vectors[1]);
         // The answer cached for the first question, asked the second (the guard is symmetric).
-        let served =
-            |guard| c >= threshold && allows(guard, &content_terms(&pair.second), &pair.first);
+        let served = |guard| c >= threshold && Guard::new(guard, &pair.second).allows(&pair.first);
         let (none, lexical) = (served(SemanticGuard::None), served(SemanticGuard::Lexical));
         let row = counts.entry(pair.kind.as_str()).or_default();
         row[0] += 1;
