@@ -191,6 +191,7 @@ fn fields_of(schema: &Schema) -> Result<Fields, KeywordIndexError> {
         }),
         _ => None,
     };
+    let record = field(names::RECORD)?;
     Ok(Fields {
         id: field(names::ID)?,
         document_id: field(names::DOCUMENT_ID)?,
@@ -202,11 +203,8 @@ fn fields_of(schema: &Schema) -> Result<Fields, KeywordIndexError> {
             section: field(names::SECTION)?,
             body: field(names::BODY)?,
         },
-        record: field(names::RECORD)?,
-        record_is_text: schema
-            .get_field_entry(field(names::RECORD)?)
-            .field_type()
-            .value_type()
+        record,
+        record_is_text: schema.get_field_entry(record).field_type().value_type()
             == tantivy::schema::Type::Str,
         fast_ids,
     })
