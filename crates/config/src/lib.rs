@@ -185,6 +185,9 @@ pub struct TelemetrySettings {
     /// The share of new traces exported, in [0, 1]; a trace continued from a caller follows
     /// the caller's decision.
     pub trace_sample_ratio: f64,
+    /// Log a line when each span closes, with the time it was busy and idle: where a
+    /// request's time goes, without a collector (`RAG__TELEMETRY__LOG_SPAN_TIMINGS=true`).
+    pub log_span_timings: bool,
 }
 
 impl Default for TelemetrySettings {
@@ -197,6 +200,7 @@ impl Default for TelemetrySettings {
             metrics_listen: None,
             otlp_endpoint: None,
             trace_sample_ratio: 1.0,
+            log_span_timings: false,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Telemetry in one place: the tracing subscriber every binary installs.
 //!
 //! Text logs locally, JSON in the cluster (`telemetry.log_format`); `RUST_LOG` overrides the
-//! configured filter. Metrics (`metrics`) and traces (`trace`) are set up here too, never in
+//! configured filter; `telemetry.log_span_timings` adds a line per closed span with its busy
+//! and idle time. Metrics (`metrics`) and traces (`trace`) are set up here too, never in
 //! the services.
 
 pub mod health;
@@ -10,6 +11,7 @@ pub mod trace;
 
 use rag_config::{LogFormat, TelemetrySettings};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -31,14 +33,21 @@ where
         .or_else(|_| EnvFilter::try_new(&settings.log_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let provider = trace::provider(settings, service);
+    let span_events = if settings.log_span_timings {
+        FmtSpan::CLOSE
+    } else {
+        FmtSpan::NONE
+    };
     let logs = match settings.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(writer)
+            .with_span_events(span_events)
             .with_target(false)
             .compact()
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .with_writer(writer)
+            .with_span_events(span_events)
             .json()
             .flatten_event(true)
             .with_current_span(true)
