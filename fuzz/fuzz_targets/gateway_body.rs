@@ -24,6 +24,8 @@ struct QueryBody {
     #[serde(default)]
     neighbours: Option<u32>,
     #[serde(default)]
+    rerank: Option<bool>,
+    #[serde(default)]
     stream: bool,
 }
 
