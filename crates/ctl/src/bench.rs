@@ -441,7 +441,7 @@ async fn measure(
         name: args.name.clone(),
         dataset: String::new(),
         profile: if cfg!(debug_assertions) {
-            "dev (dependencies opt-level 2, workspace crates opt-level 0)"
+            "dev (dependencies opt-level 2, workspace crates opt-level 1)"
         } else {
             "release"
         },
