@@ -10,35 +10,11 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use rag_config::{CacheBackend, GeneratorSettings, LogFormat};
 use serde_json::{Value, json};
 use support::{Client, settings, start};
-
-/// Every log line, as written.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// The API key's variable, set by `.cargo/config.toml`.
 const API_KEY_ENV: &str = "RAG_TEST_LOGS_OPENAI_KEY";
@@ -95,7 +71,7 @@ async fn logs_carry_ids_and_no_secrets_or_personal_data() -> anyhow::Result<()> 
         key_prefix: "logs-test:".into(),
         ca_file: None,
     };
-    let captured = Captured::default();
+    let captured = rag_telemetry::CapturedLogs::default();
     rag_telemetry::init_with_writer(&settings.telemetry, "rag-test", captured.clone());
     let system = start(settings).await?;
     let client = Client::new(&system);
@@ -131,7 +107,7 @@ async fn logs_carry_ids_and_no_secrets_or_personal_data() -> anyhow::Result<()> 
     assert_eq!(status, 404);
 
     system.shutdown().await;
-    let text = String::from_utf8(captured.0.lock().clone())?;
+    let text = captured.text();
     let lines: Vec<Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))

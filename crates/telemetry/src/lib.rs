@@ -38,16 +38,12 @@ where
     } else {
         FmtSpan::NONE
     };
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_span_events(span_events);
     let logs = match settings.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(writer)
-            .with_span_events(span_events)
-            .with_target(false)
-            .compact()
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .with_writer(writer)
-            .with_span_events(span_events)
+        LogFormat::Text => layer.with_target(false).compact().boxed(),
+        LogFormat::Json => layer
             .json()
             .flatten_event(true)
             .with_current_span(true)
@@ -59,6 +55,37 @@ where
         .with(trace::layer(&provider))
         .with(logs)
         .try_init();
+}
+
+/// Log lines kept in memory, for a test that reads what was logged: pass a clone to
+/// [`init_with_writer`] and read [`CapturedLogs::text`] afterwards.
+#[derive(Clone, Debug, Default)]
+pub struct CapturedLogs(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Everything written so far (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
 
 /// For tests: spans get trace ids (nothing is exported), and logs go to the test harness's

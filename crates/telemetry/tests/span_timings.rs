@@ -1,28 +1,8 @@
 //! `telemetry.log_span_timings`: a closed span is logged with its busy and idle time.
 //! Its own test binary: the global subscriber can be installed once per process.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use rag_config::{LogFormat, TelemetrySettings};
-
-/// Everything logged, shared with the subscriber's writer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use rag_telemetry::CapturedLogs;
 
 #[test]
 fn a_closed_span_is_logged_with_its_busy_and_idle_time() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,15 +12,14 @@ fn a_closed_span_is_logged_with_its_busy_and_idle_time() -> Result<(), Box<dyn s
         log_span_timings: true,
         ..TelemetrySettings::default()
     };
-    let captured = Captured::default();
-    let writer = captured.clone();
-    rag_telemetry::init_with_writer(&settings, "rag-test", move || writer.clone());
+    let captured = CapturedLogs::default();
+    rag_telemetry::init_with_writer(&settings, "rag-test", captured.clone());
 
     tracing::info_span!("load_chunks", hits = 3).in_scope(|| {
         std::thread::sleep(std::time::Duration::from_millis(2));
     });
 
-    let logged = String::from_utf8(captured.0.lock().map_err(|_| "poisoned")?.clone())?;
+    let logged = captured.text();
     let close = logged
         .lines()
         .map(serde_json::from_str::<serde_json::Value>)
